@@ -1,0 +1,86 @@
+package balancer
+
+import "time"
+
+// Balancer chooses one node among candidates and tracks the calls in flight
+// on each node. Implementations are safe for concurrent use.
+type Balancer interface {
+	// Pick returns one of candidates, skipping each ID for which exclude
+	// returns true; exclude may be nil, may be called more than once per
+	// candidate and must answer consistently during one Pick. candidates
+	// should be in a stable order (ascending ID); Pick does not modify it and
+	// does not allocate. ok is false when no candidate is eligible.
+	Pick(candidates []int64, exclude func(id int64) bool) (id int64, ok bool)
+
+	// Start records that a call to node id begins. The returned Call's Done
+	// must be called exactly once, when the call ends.
+	Start(id int64) Call
+
+	// Remove forgets node id; call it when the node leaves. Calls still in
+	// flight on the node end on the forgotten state, so they cannot disturb
+	// the counts of the node if it comes back, which starts afresh.
+	Remove(id int64)
+
+	// InFlight returns the number of calls started on node id and not done.
+	InFlight(id int64) int64
+}
+
+// CostReporter is implemented by balancers that use the load servers report
+// about themselves (LookAside).
+type CostReporter interface {
+	// ReportCost records the cost metrics node id sent with a response.
+	ReportCost(id int64, cost CostMetrics)
+}
+
+// CostMetrics is a node's own account of its load, as sent with a response.
+type CostMetrics struct {
+	// ServiceTime is the time the server spent on a request, excluding
+	// network and client time (its recent average).
+	ServiceTime time.Duration
+	// Queued is the number of requests waiting at the server, from all
+	// clients.
+	Queued int64
+	// Executing is the number of requests the server is running, from all
+	// clients.
+	Executing int64
+}
+
+// Call is one call started with Balancer.Start. The zero Call does nothing.
+type Call struct {
+	n   *node
+	obs observer // nil unless the policy learns from outcomes
+}
+
+// observer learns from the outcome of a call (LookAside).
+type observer interface {
+	observe(n *node, latency time.Duration, err error)
+}
+
+// NodeID returns the node the call went to.
+func (c Call) NodeID() int64 {
+	if c.n == nil {
+		return 0
+	}
+	return c.n.id
+}
+
+// Done records the end of the call: latency is how long it took as seen by
+// the caller, err its outcome. Pass a nil err for success, and for outcomes
+// that say nothing about the node; a canceled context (context.Canceled or
+// codes.Canceled) is recognised and ignored. Call Done exactly once.
+func (c Call) Done(latency time.Duration, err error) {
+	if c.n == nil {
+		return
+	}
+	if c.obs != nil {
+		c.obs.observe(c.n, latency, err)
+	}
+	c.n.inflight.Add(-1)
+}
+
+var (
+	_ Balancer     = (*RoundRobin)(nil)
+	_ Balancer     = (*PowerOfTwo)(nil)
+	_ Balancer     = (*LookAside)(nil)
+	_ CostReporter = (*LookAside)(nil)
+)

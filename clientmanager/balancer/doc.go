@@ -1,0 +1,26 @@
+// Package balancer picks which replica of a role serves the next call.
+//
+// A Balancer is given the candidate node IDs (the online replicas, in a
+// stable order such as ascending ServerID) and a filter of IDs to skip (the
+// replicas this call already tried, or whose circuit breaker is open), and
+// returns one ID. It also counts the calls in flight on every node: the
+// caller brackets each call with Start and Call.Done.
+//
+// Three policies are provided:
+//
+//   - RoundRobin cycles through the eligible candidates in order, so each
+//     gets an equal share of picks regardless of speed.
+//   - PowerOfTwo (the default) draws two distinct eligible candidates at
+//     random and takes the one with fewer calls in flight. It adapts to slow
+//     nodes without any tuning and without herding.
+//   - LookAside scores each candidate with the C3 formula Milvus uses and
+//     takes the lowest score. It learns from latencies, errors and, if the
+//     servers report them, service times and queue lengths (CostReporter).
+//     Failed calls count as slow calls, so a node that fails fast is not
+//     preferred; new nodes are not trusted until a blackout has passed.
+//
+// Pick, Start and Call.Done are safe for concurrent use, take no locks and do
+// not allocate once a node has been seen: per-node state lives in a
+// copy-on-write map behind an atomic pointer, and its counters are atomic.
+// Only the first Start on a node, and Remove, take a mutex.
+package balancer

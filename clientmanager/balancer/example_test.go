@@ -1,0 +1,60 @@
+package balancer_test
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/coordkit/clientmanager/clientmanager/balancer"
+)
+
+func Example() {
+	b, err := balancer.New(balancer.DefaultConfig())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	online := []int64{11, 12, 13} // ascending ServerIDs
+	tried := map[int64]bool{}
+	for attempt := 0; attempt < 2; attempt++ {
+		id, ok := b.Pick(online, func(id int64) bool { return tried[id] })
+		if !ok {
+			fmt.Println("no replica left")
+			return
+		}
+		tried[id] = true
+		call := b.Start(id)
+		// ... call node id ...
+		call.Done(3*time.Millisecond, nil)
+	}
+	fmt.Println("replicas tried:", len(tried))
+	// Output: replicas tried: 2
+}
+
+func ExampleNewRoundRobin() {
+	r := balancer.NewRoundRobin()
+	skip := func(id int64) bool { return id == 2 }
+	for i := 0; i < 4; i++ {
+		id, _ := r.Pick([]int64{1, 2, 3}, skip)
+		fmt.Print(id, " ")
+	}
+	fmt.Println()
+	// Output: 1 3 1 3
+}
+
+func ExampleLookAside_ReportCost() {
+	cfg := balancer.DefaultLookAsideConfig()
+	cfg.Blackout = 0 // trust new nodes at once, for the example
+	l, err := balancer.NewLookAside(cfg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, id := range []int64{1, 2} {
+		l.Start(id).Done(10*time.Millisecond, nil)
+	}
+	// Node 1 reports a long queue with its response: it is avoided.
+	l.ReportCost(1, balancer.CostMetrics{ServiceTime: 8 * time.Millisecond, Queued: 30})
+	id, _ := l.Pick([]int64{1, 2}, nil)
+	fmt.Println("picked", id)
+	// Output: picked 2
+}

@@ -1,0 +1,96 @@
+package balancer
+
+import (
+	"maps"
+	"sync"
+	"sync/atomic"
+
+	"github.com/jonboulle/clockwork"
+)
+
+// node is the per-node state of a balancer. Only inflight is used by every
+// policy; the rest belongs to LookAside.
+type node struct {
+	id       int64
+	created  int64 // unix nanoseconds when first seen; 0 without a clock
+	inflight atomic.Int64
+
+	ewma       atomic.Uint64 // float64 bits: smoothed latency, nanoseconds
+	lastSample atomic.Int64  // unix nanoseconds of the last sample; 0 = none
+	svcTime    atomic.Int64  // reported service time, nanoseconds
+	queued     atomic.Int64  // reported queue length
+	executing  atomic.Int64  // reported executing requests
+	reportedAt atomic.Int64  // unix nanoseconds of the last report; 0 = none
+}
+
+// nodeSet maps node IDs to their state. Readers load an immutable map
+// through an atomic pointer; writers copy it under mu. Nodes are added once
+// and removed on Remove, so writes are rare.
+type nodeSet struct {
+	mu sync.Mutex
+	m  atomic.Pointer[map[int64]*node]
+}
+
+func (s *nodeSet) view() map[int64]*node {
+	if p := s.m.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (s *nodeSet) get(id int64) *node {
+	return s.view()[id]
+}
+
+// getOrCreate returns the state of id, creating it if needed. clock, if not
+// nil, stamps the creation time.
+func (s *nodeSet) getOrCreate(id int64, clock clockwork.Clock) *node {
+	if n := s.get(id); n != nil {
+		return n
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.view()
+	if n := old[id]; n != nil {
+		return n
+	}
+	n := &node{id: id}
+	if clock != nil {
+		n.created = clock.Now().UnixNano()
+	}
+	m := make(map[int64]*node, len(old)+1)
+	maps.Copy(m, old)
+	m[id] = n
+	s.m.Store(&m)
+	return n
+}
+
+func (s *nodeSet) remove(id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.view()
+	if _, ok := old[id]; !ok {
+		return
+	}
+	m := make(map[int64]*node, len(old))
+	for k, v := range old {
+		if k != id {
+			m[k] = v
+		}
+	}
+	s.m.Store(&m)
+}
+
+func (s *nodeSet) inFlight(id int64) int64 {
+	if n := s.get(id); n != nil {
+		return n.inflight.Load()
+	}
+	return 0
+}
+
+// start counts a call on id.
+func (s *nodeSet) start(id int64, clock clockwork.Clock, obs observer) Call {
+	n := s.getOrCreate(id, clock)
+	n.inflight.Add(1)
+	return Call{n: n, obs: obs}
+}

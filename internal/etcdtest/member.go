@@ -1,0 +1,173 @@
+package etcdtest
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+)
+
+// DefaultTestTimeout bounds every wait of the package's helpers, and is a
+// sensible bound for tests that wait on etcd.
+const DefaultTestTimeout = 20 * time.Second
+
+// Member is one embedded etcd member.
+type Member struct {
+	// Client is connected to this member only; closed by t.Cleanup.
+	Client *clientv3.Client
+
+	name           string
+	dir            string
+	clientPort     int
+	peerPort       int
+	initialCluster string
+	etcd           *embed.Etcd
+}
+
+// Start runs a single-member cluster and returns it once it serves.
+func Start(t testing.TB) *Member {
+	t.Helper()
+	m := newMember(t, "m0")
+	m.initialCluster = m.name + "=" + m.peerURL()
+	m.start(t)
+	waitReady(t, m)
+	m.Client = NewClient(t, m.Endpoint())
+	return m
+}
+
+func newMember(t testing.TB, name string) *Member {
+	t.Helper()
+	ports := freePorts(t, 2)
+	return &Member{name: name, dir: t.TempDir(), clientPort: ports[0], peerPort: ports[1]}
+}
+
+// Endpoint returns the member's client address, host:port.
+func (m *Member) Endpoint() string { return "127.0.0.1:" + strconv.Itoa(m.clientPort) }
+
+func (m *Member) peerURL() string { return "http://127.0.0.1:" + strconv.Itoa(m.peerPort) }
+
+// Running reports whether the member is started.
+func (m *Member) Running() bool { return m.etcd != nil }
+
+func (m *Member) start(t testing.TB) {
+	t.Helper()
+	cfg := embed.NewConfig()
+	cfg.Name = m.name
+	cfg.Dir = m.dir
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	cu := mustURL(t, "http://"+m.Endpoint())
+	pu := mustURL(t, m.peerURL())
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
+	cfg.InitialCluster = m.initialCluster
+	cfg.InitialClusterToken = "etcdtest"
+	// Fast elections keep fault tests short.
+	cfg.TickMs = 50
+	cfg.ElectionMs = 500
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		t.Fatalf("etcdtest: start member %s: %v", m.name, err)
+	}
+	m.etcd = e
+	t.Cleanup(func() { m.stop() })
+}
+
+func waitReady(t testing.TB, ms ...*Member) {
+	t.Helper()
+	deadline := time.After(DefaultTestTimeout)
+	for _, m := range ms {
+		select {
+		case <-m.etcd.Server.ReadyNotify():
+		case err := <-m.etcd.Err():
+			t.Fatalf("etcdtest: member %s failed: %v", m.name, err)
+		case <-deadline:
+			t.Fatalf("etcdtest: member %s not ready within %s", m.name, DefaultTestTimeout)
+		}
+	}
+}
+
+func (m *Member) stop() {
+	if m.etcd == nil {
+		return
+	}
+	m.etcd.Close()
+	<-m.etcd.Server.StopNotify()
+	m.etcd = nil
+}
+
+// Stop stops the member; its data stays for Restart.
+func (m *Member) Stop(t testing.TB) {
+	t.Helper()
+	m.stop()
+}
+
+// Restart starts a stopped member again on the same ports and data, and
+// waits until it serves (for a cluster member: until it has a leader).
+func (m *Member) Restart(t testing.TB) {
+	t.Helper()
+	if m.etcd != nil {
+		t.Fatalf("etcdtest: member %s is running", m.name)
+	}
+	m.start(t)
+	waitReady(t, m)
+}
+
+// NewClient dials endpoints with short timeouts suited to fault tests; the
+// client is closed by t.Cleanup.
+func NewClient(t testing.TB, endpoints ...string) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:            endpoints,
+		DialTimeout:          2 * time.Second,
+		DialKeepAliveTime:    time.Second,
+		DialKeepAliveTimeout: time.Second,
+		Logger:               zap.NewNop(),
+	})
+	if err != nil {
+		t.Fatalf("etcdtest: client for %v: %v", endpoints, err)
+	}
+	t.Cleanup(func() { _ = cli.Close() })
+	return cli
+}
+
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ls := make([]net.Listener, 0, n)
+	ports := make([]int, 0, n)
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("etcdtest: free port: %v", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		_ = l.Close()
+	}
+	return ports
+}
+
+func mustURL(t testing.TB, s string) url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatalf("etcdtest: %v", err)
+	}
+	return *u
+}
+
+func joinCluster(ms []*Member) string {
+	parts := make([]string, len(ms))
+	for i, m := range ms {
+		parts[i] = fmt.Sprintf("%s=%s", m.name, m.peerURL())
+	}
+	return strings.Join(parts, ",")
+}
