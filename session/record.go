@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/cockroachdb/errors"
 )
@@ -85,8 +86,12 @@ func Decode(b []byte) (Session, error) {
 	if err := json.Unmarshal(b, (*plain)(&s)); err != nil {
 		return Session{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	for _, k := range knownFields {
-		delete(m, k)
+	for k := range m {
+		// encoding/json matches field names case-insensitively: a key that
+		// folds to a known field was decoded into it and is not extra.
+		if isKnownField(k) {
+			delete(m, k)
+		}
 	}
 	if len(m) > 0 {
 		s.extra = m
@@ -98,6 +103,15 @@ func Decode(b []byte) (Session, error) {
 		return Session{}, errors.Wrap(ErrMalformed, "ServerName is empty")
 	}
 	return s, nil
+}
+
+func isKnownField(k string) bool {
+	for _, f := range knownFields {
+		if strings.EqualFold(f, k) {
+			return true
+		}
+	}
+	return false
 }
 
 // Extra returns the raw JSON of a field this version does not know, and

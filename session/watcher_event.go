@@ -1,10 +1,10 @@
 package session
 
 import (
+	"bytes"
+	"encoding/json"
 	"maps"
 	"strconv"
-
-	"bytes"
 )
 
 // EventType says what happened to a session.
@@ -58,5 +58,5 @@ func sameRecord(a, b Session) bool {
 		a.Exclusive == b.Exclusive && a.Stopping == b.Stopping && a.Version == b.Version &&
 		a.LeaseID == b.LeaseID && a.HostName == b.HostName &&
 		maps.Equal(a.ServerLabels, b.ServerLabels) &&
-		maps.EqualFunc(a.extra, b.extra, func(x, y []byte) bool { return bytes.Equal(x, y) })
+		maps.EqualFunc(a.extra, b.extra, func(x, y json.RawMessage) bool { return bytes.Equal(x, y) })
 }

@@ -1,0 +1,133 @@
+package clientmanager
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"google.golang.org/grpc"
+
+	"github.com/coordkit/clientmanager/clientmanager/balancer"
+	"github.com/coordkit/clientmanager/session"
+)
+
+// Client is the client of one incarnation of one node: its session and its
+// connection. A new incarnation of the node (new LeaseID or Address) is a
+// new Client. Clients are shared: do not change what Session returns.
+type Client struct {
+	id   int64
+	role string
+	sess atomic.Pointer[session.Session]
+	raw  atomic.Pointer[rawConn]
+	bal  balancer.Balancer // the role's; nil for a test client
+	node nodeState         // guarded by the registry's mutex
+
+	// life ends, with cause ErrNodeGone, when the node leaves: every call
+	// in flight on the Client is cancelled.
+	life  context.Context
+	kill  context.CancelCauseFunc
+	calls callTracker
+
+	// onReject tells the node's connector that the server rejected the
+	// Client's identity; nil for a test client.
+	onReject   func()
+	rejectOnce sync.Once
+}
+
+// rawConn boxes the connection so that it can sit behind an atomic pointer.
+type rawConn struct{ grpc.ClientConnInterface }
+
+func newClient(s session.Session, bal balancer.Balancer) *Client {
+	c := &Client{id: s.ServerID, role: s.ServerName, bal: bal}
+	c.sess.Store(&s)
+	c.life, c.kill = context.WithCancelCause(context.Background())
+	c.calls.idle = make(chan struct{}, 1)
+	return c
+}
+
+// NewClientForTest returns a Client of s whose calls go to conn, for unit
+// tests of call sites (with a mock of Clients). It is online and never
+// removed; conn may be any grpc.ClientConnInterface.
+func NewClientForTest(s session.Session, conn grpc.ClientConnInterface) *Client {
+	c := newClient(s, nil)
+	c.setConn(conn)
+	c.node.state = NodeOnline
+	return c
+}
+
+// NodeID returns the node's ServerID.
+func (c *Client) NodeID() int64 { return c.id }
+
+// Role returns the node's role (its session's ServerName).
+func (c *Client) Role() string { return c.role }
+
+// Session returns the node's session record, as last seen in etcd. Its
+// ServerLabels map is shared: read it, do not change it.
+func (c *Client) Session() session.Session { return *c.sess.Load() }
+
+// Conn returns the connection to the node. Every call made through it
+// carries the node's ServerID and LeaseID (see OutgoingIdentity), and is
+// cancelled with ErrNodeGone when the node leaves. Calls made before the
+// node is connected, or after it left, fail with codes.Unavailable.
+func (c *Client) Conn() grpc.ClientConnInterface { return (*clientConn)(c) }
+
+func (c *Client) setConn(conn grpc.ClientConnInterface) {
+	if conn == nil {
+		c.raw.Store(nil)
+		return
+	}
+	c.raw.Store(&rawConn{conn})
+}
+
+func (c *Client) conn() grpc.ClientConnInterface {
+	if r := c.raw.Load(); r != nil {
+		return r.ClientConnInterface
+	}
+	return nil
+}
+
+// reject tells the connector, once, that the server refused this Client's
+// identity: the process at the address is not this incarnation.
+func (c *Client) reject() {
+	if c.onReject != nil {
+		c.rejectOnce.Do(c.onReject)
+	}
+}
+
+// bind returns a child of parent that is also cancelled, with the cause
+// ErrNodeGone, when the node leaves; release must be called when the call
+// ends.
+func (c *Client) bind(parent context.Context) (ctx context.Context, release func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	stop := context.AfterFunc(c.life, func() { cancel(context.Cause(c.life)) })
+	return ctx, func() {
+		stop()
+		cancel(nil)
+	}
+}
+
+// gone reports whether ctx, made by bind, ended because the node left.
+func gone(ctx context.Context) bool {
+	return ctx.Err() != nil && context.Cause(ctx) == ErrNodeGone
+}
+
+// callTracker counts the calls in flight on a Client so that its
+// connection is closed only once they have returned.
+type callTracker struct {
+	n        atomic.Int64
+	draining atomic.Bool
+	idle     chan struct{} // capacity 1: n reached zero while draining
+}
+
+func (t *callTracker) begin() { t.n.Add(1) }
+
+func (t *callTracker) end() {
+	if t.n.Add(-1) == 0 && t.draining.Load() {
+		select {
+		case t.idle <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (t *callTracker) inFlight() int64 { return t.n.Load() }

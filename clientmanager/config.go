@@ -1,0 +1,163 @@
+package clientmanager
+
+import (
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/cockroachdb/errors"
+
+	"github.com/coordkit/clientmanager/clientmanager/balancer"
+	"github.com/coordkit/clientmanager/retry"
+	"github.com/coordkit/clientmanager/session"
+)
+
+// Config says where sessions live, how nodes are dialed and how calls are
+// retried. Start from DefaultConfig; New calls Validate.
+type Config struct {
+	// Session says where sessions live in etcd. Default
+	// session.DefaultConfig().
+	Session session.Config
+	// DialAttempts is how many times a node is dialed before it is marked
+	// unreachable. Default 3. Must be ≥ 1.
+	DialAttempts int
+	// DialTimeout bounds each dial attempt, from the moment it holds a
+	// dial slot until the connection is READY. Default 30 s. Must be > 0.
+	DialTimeout time.Duration
+	// DialBackoff paces the dial attempts of a node. Its Attempts and
+	// PerAttemptTimeout are ignored (DialAttempts and DialTimeout rule).
+	// Default 100 ms × 1.6 up to 3 s, full jitter.
+	DialBackoff retry.Policy
+	// MaxParallelDials bounds the dial attempts in progress at once, over
+	// every role. Default 64. Must be ≥ 1.
+	MaxParallelDials int
+	// ReprobeInterval is how often an unreachable node is dialed again (one
+	// attempt) while its session exists. Default 30 s. Must be > 0.
+	ReprobeInterval time.Duration
+	// CallAttempts is how many attempts Invoke makes. Default 3. Must be
+	// ≥ 1; 1 means no retry.
+	CallAttempts int
+	// CallTimeout bounds each attempt of Invoke; the caller's deadline
+	// bounds it too. Default 10 s. Must be > 0.
+	CallTimeout time.Duration
+	// CallBackoff paces the attempts of Invoke on the same node; failing
+	// over to another node is immediate. Its Attempts and
+	// PerAttemptTimeout are ignored. Default 100 ms × 1.6 up to 3 s, full
+	// jitter.
+	CallBackoff retry.Policy
+	// ConnectBackoffMax caps the reconnect backoff of a connection (base
+	// 100 ms, multiplier 1.6, jitter 0.2). Default 3 s. Must be ≥ 100 ms.
+	ConnectBackoffMax time.Duration
+	// KeepaliveTime is the interval of keepalive pings on an idle
+	// connection. Default 10 s. Must be ≥ 10 s (grpc's minimum).
+	KeepaliveTime time.Duration
+	// KeepaliveTimeout is how long a ping may go unanswered before the
+	// connection is closed. Default 20 s. Must be > 0.
+	KeepaliveTimeout time.Duration
+	// SuspectOnHealth enables grpc client-side health checking against the
+	// server's health service (service name ""), so a node whose server
+	// says NOT_SERVING is suspect. Default true.
+	SuspectOnHealth bool
+	// DrainTimeout is how long the connection of a removed node waits for
+	// the calls in flight on it (already cancelled) to return before it is
+	// closed. Default 10 s. Zero closes it at once. Must be ≥ 0.
+	DrainTimeout time.Duration
+	// Balancer selects the balancing policy of each role. Default
+	// balancer.DefaultConfig() (power of two choices).
+	Balancer balancer.Config
+	// VersionRange maps a role to a semantic version constraint (see
+	// session.WatchConfig.VersionRange); nodes outside it are not seen.
+	// Default nil: every version of every role.
+	VersionRange map[string]string
+}
+
+// DefaultConfig returns the defaults documented on each field.
+func DefaultConfig() Config {
+	return Config{
+		Session:           session.DefaultConfig(),
+		DialAttempts:      3,
+		DialTimeout:       30 * time.Second,
+		DialBackoff:       retry.DefaultPolicy(),
+		MaxParallelDials:  64,
+		ReprobeInterval:   30 * time.Second,
+		CallAttempts:      3,
+		CallTimeout:       10 * time.Second,
+		CallBackoff:       retry.DefaultPolicy(),
+		ConnectBackoffMax: 3 * time.Second,
+		KeepaliveTime:     10 * time.Second,
+		KeepaliveTimeout:  20 * time.Second,
+		SuspectOnHealth:   true,
+		DrainTimeout:      10 * time.Second,
+		Balancer:          balancer.DefaultConfig(),
+	}
+}
+
+// connectBackoffBase is the first reconnect delay of a connection.
+const connectBackoffBase = 100 * time.Millisecond
+
+// minKeepaliveTime is the smallest keepalive interval grpc accepts.
+const minKeepaliveTime = 10 * time.Second
+
+// Validate reports every field that is out of range, each by name and value.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, errors.Newf(format, args...)) }
+	if err := c.Session.Validate(); err != nil {
+		errs = append(errs, errors.Wrap(err, "Session"))
+	}
+	if c.DialAttempts < 1 {
+		bad("DialAttempts (%d) must be ≥ 1", c.DialAttempts)
+	}
+	if c.DialTimeout <= 0 {
+		bad("DialTimeout (%s) must be > 0", c.DialTimeout)
+	}
+	if err := c.DialBackoff.Validate(); err != nil {
+		errs = append(errs, errors.Wrap(err, "DialBackoff"))
+	}
+	if c.MaxParallelDials < 1 {
+		bad("MaxParallelDials (%d) must be ≥ 1", c.MaxParallelDials)
+	}
+	if c.ReprobeInterval <= 0 {
+		bad("ReprobeInterval (%s) must be > 0", c.ReprobeInterval)
+	}
+	if c.CallAttempts < 1 {
+		bad("CallAttempts (%d) must be ≥ 1", c.CallAttempts)
+	}
+	if c.CallTimeout <= 0 {
+		bad("CallTimeout (%s) must be > 0", c.CallTimeout)
+	}
+	if err := c.CallBackoff.Validate(); err != nil {
+		errs = append(errs, errors.Wrap(err, "CallBackoff"))
+	}
+	if c.ConnectBackoffMax < connectBackoffBase {
+		bad("ConnectBackoffMax (%s) must be ≥ %s", c.ConnectBackoffMax, connectBackoffBase)
+	}
+	if c.KeepaliveTime < minKeepaliveTime {
+		bad("KeepaliveTime (%s) must be ≥ %s", c.KeepaliveTime, minKeepaliveTime)
+	}
+	if c.KeepaliveTimeout <= 0 {
+		bad("KeepaliveTimeout (%s) must be > 0", c.KeepaliveTimeout)
+	}
+	if c.DrainTimeout < 0 {
+		bad("DrainTimeout (%s) must be ≥ 0", c.DrainTimeout)
+	}
+	if err := c.Balancer.Validate(); err != nil {
+		errs = append(errs, errors.Wrap(err, "Balancer"))
+	}
+	for role, r := range c.VersionRange {
+		if _, err := semver.NewConstraint(r); err != nil {
+			bad("VersionRange[%q] (%q) is not a version constraint: %v", role, r, err)
+		}
+	}
+	return joinConfigErrors(errs)
+}
+
+// joinConfigErrors returns nil, the only error, or all of them joined.
+func joinConfigErrors(errs []error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errors.Wrap(errs[0], "clientmanager: invalid config")
+	}
+	return errors.Wrap(errors.Join(errs...), "clientmanager: invalid config")
+}

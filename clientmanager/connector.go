@@ -1,0 +1,246 @@
+package clientmanager
+
+import (
+	"context"
+
+	"github.com/cockroachdb/errors"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/connectivity"
+
+	"github.com/coordkit/clientmanager/retry"
+	"github.com/coordkit/clientmanager/session"
+)
+
+// connector is the goroutine of one incarnation of one node: it dials the
+// node, watches its connection, and closes it when the node leaves.
+type connector struct {
+	m   *Manager
+	c   *Client
+	log *zap.Logger
+
+	ctx    context.Context // ends when the node leaves or the manager closes
+	cancel context.CancelFunc
+	// wctx also ends when the server rejects the Client's identity.
+	wctx   context.Context
+	reject context.CancelFunc
+	kick   chan struct{} // capacity 1: dial again now
+}
+
+// startConnector adds s's node to the registry and starts its goroutine.
+// It runs in the role's goroutine.
+func (m *Manager) startConnector(parent context.Context, r *role, s session.Session) *connector {
+	c := newClient(s, r.bal)
+	cn := &connector{
+		m:    m,
+		c:    c,
+		log:  r.log.With(zap.Int64("node_id", s.ServerID), zap.Int64("lease_id", s.LeaseID), zap.String("address", s.Address)),
+		kick: make(chan struct{}, 1),
+	}
+	cn.ctx, cn.cancel = context.WithCancel(parent)
+	cn.wctx, cn.reject = context.WithCancel(cn.ctx)
+	c.onReject = cn.reject
+	m.reg.addMember(c)
+	cn.log.Info("node added")
+	m.goFunc(cn.run)
+	return cn
+}
+
+// update records a new record of the same incarnation and, unless it is
+// stopping, has an unreachable node dialed again at once.
+func (cn *connector) update(s session.Session) {
+	cn.logTransition(cn.m.reg.setSession(cn.c, s), nil)
+	if s.Stopping {
+		return
+	}
+	select {
+	case cn.kick <- struct{}{}:
+	default:
+	}
+}
+
+// stop removes the node: its calls in flight are cancelled at once with
+// ErrNodeGone, it leaves the registry, and its goroutine closes the
+// connection once those calls have returned.
+func (cn *connector) stop() {
+	cn.logTransition(cn.m.reg.remove(cn.c), nil)
+	cn.c.kill(ErrNodeGone)
+	cn.cancel()
+}
+
+func (cn *connector) run() {
+	var conn Conn
+	for {
+		conn = cn.connect()
+		if conn == nil {
+			break
+		}
+		cn.c.setConn(conn)
+		if !cn.watch(conn) {
+			break
+		}
+		// The connection shut down under us: dial again.
+		cn.c.setConn(nil)
+		_ = conn.Close()
+		conn = nil
+	}
+	if cn.ctx.Err() == nil {
+		// Identity rejected: the node stays listed, as gone, until etcd
+		// removes or replaces it.
+		cn.setState(NodeGone, errors.New("identity rejected by the server at the address"))
+	} else {
+		cn.logTransition(cn.m.reg.remove(cn.c), nil)
+	}
+	cn.c.kill(ErrNodeGone)
+	cn.drainAndClose(conn)
+	<-cn.ctx.Done()
+	cn.logTransition(cn.m.reg.remove(cn.c), nil)
+}
+
+// connect dials until the connection is READY and returns it, or returns
+// nil when wctx ends. After DialAttempts failed attempts the node is
+// unreachable: it is probed once every ReprobeInterval, and dialed again
+// from scratch when kicked.
+func (cn *connector) connect() Conn {
+	for {
+		select {
+		case <-cn.kick:
+		default:
+		}
+		cn.setState(NodeConnecting, nil)
+		conn, err := cn.dial(cn.m.cfg.DialAttempts)
+		for conn == nil {
+			if cn.wctx.Err() != nil {
+				return nil
+			}
+			cn.setState(NodeUnreachable, err)
+			t := cn.m.clock.NewTimer(cn.m.cfg.ReprobeInterval)
+			select {
+			case <-cn.wctx.Done():
+				t.Stop()
+				return nil
+			case <-cn.kick:
+				t.Stop()
+			case <-t.Chan():
+				conn, err = cn.dial(1)
+				continue
+			}
+			break // kicked: dial again from scratch
+		}
+		if conn != nil {
+			return conn
+		}
+	}
+}
+
+// dial makes up to attempts attempts with DialBackoff between them.
+func (cn *connector) dial(attempts int) (Conn, error) {
+	p := cn.m.cfg.DialBackoff
+	p.Attempts, p.PerAttemptTimeout = attempts, 0
+	var conn Conn
+	n := 0
+	err := retry.Do(cn.wctx, p, func(ctx context.Context) error {
+		n++
+		c, err := cn.dialOnce(ctx, n)
+		conn = c
+		return err
+	}, retry.WithClock(cn.m.clock))
+	if err != nil {
+		return nil, err
+	}
+	return conn, nil
+}
+
+// dialOnce makes one attempt: it waits for a dial slot, then dials within
+// DialTimeout. The slot is held only during the attempt.
+func (cn *connector) dialOnce(ctx context.Context, attempt int) (Conn, error) {
+	select {
+	case cn.m.dialSem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-cn.m.dialSem }()
+	actx, cancel := withTimeout(ctx, cn.m.clock, cn.m.cfg.DialTimeout)
+	defer cancel()
+	conn, err := cn.m.dialer.Dial(actx, cn.c.Session())
+	if err == nil && conn == nil {
+		err = errors.New("clientmanager: dialer returned no connection")
+	}
+	cn.m.metrics.dial(cn.c.role, err, ctx.Err() != nil)
+	if err != nil {
+		if ctx.Err() == nil {
+			cn.log.Debug("dial attempt failed", zap.Int("attempt", attempt), zap.Error(err))
+		}
+		return nil, err
+	}
+	return conn, nil
+}
+
+// watch follows conn's state until wctx ends (false) or the connection
+// shuts down (true). READY makes the node available; any other state makes
+// it suspect, and an IDLE connection is told to reconnect.
+func (cn *connector) watch(conn Conn) bool {
+	for {
+		st := conn.GetState()
+		switch st {
+		case connectivity.Ready:
+			cn.setState(NodeOnline, nil)
+		case connectivity.Shutdown:
+			cn.setState(NodeSuspect, errors.New("connection shut down"))
+			return true
+		default:
+			cn.setState(NodeSuspect, errors.Newf("connection %s", st))
+			if st == connectivity.Idle {
+				conn.Connect()
+			}
+		}
+		if !conn.WaitForStateChange(cn.wctx, st) {
+			return false
+		}
+	}
+}
+
+// drainAndClose waits for the calls in flight on the node (already
+// cancelled) to return, at most DrainTimeout, then closes conn.
+func (cn *connector) drainAndClose(conn Conn) {
+	if conn == nil {
+		return
+	}
+	t := &cn.c.calls
+	t.draining.Store(true)
+	if t.inFlight() > 0 && cn.m.cfg.DrainTimeout > 0 {
+		timer := cn.m.clock.NewTimer(cn.m.cfg.DrainTimeout)
+		for t.inFlight() > 0 {
+			select {
+			case <-t.idle:
+				continue
+			case <-timer.Chan():
+			}
+			break
+		}
+		timer.Stop()
+	}
+	if err := conn.Close(); err != nil {
+		cn.log.Debug("closing the connection failed", zap.Error(err))
+	}
+}
+
+func (cn *connector) setState(st NodeState, err error) {
+	cn.logTransition(cn.m.reg.setState(cn.c, st, err), err)
+}
+
+// logTransition logs a change of the node's state, once.
+func (cn *connector) logTransition(t transition, err error) {
+	if !t.changed {
+		return
+	}
+	fields := []zap.Field{zap.Stringer("from", t.from), zap.Stringer("to", t.to)}
+	if err != nil {
+		fields = append(fields, zap.Error(err))
+	}
+	switch t.to {
+	case NodeSuspect, NodeUnreachable:
+		cn.log.Warn("node state changed", fields...)
+	default:
+		cn.log.Info("node state changed", fields...)
+	}
+}

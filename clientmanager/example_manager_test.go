@@ -1,0 +1,64 @@
+package clientmanager_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/coordkit/clientmanager/clientmanager"
+	"github.com/coordkit/clientmanager/session"
+)
+
+// A coordinator depends on its query nodes: it follows their sessions and
+// calls one of them, with retries on another replica.
+func ExampleManager_Invoke() {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"127.0.0.1:2379"}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cli.Close()
+
+	m, err := clientmanager.New(cli, clientmanager.DefaultConfig())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.AddDependency("querynode"); err != nil {
+		log.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = m.Invoke(ctx, "querynode", func(ctx context.Context, c *clientmanager.Client) error {
+		_, err := healthpb.NewHealthClient(c.Conn()).Check(ctx, &healthpb.HealthCheckRequest{})
+		return err
+	})
+	if status.Code(err) == codes.Unavailable {
+		log.Print("no query node is available: ", err)
+	}
+}
+
+// Call sites can be unit-tested with a Client over any connection.
+func ExampleNewClientForTest() {
+	s := session.Session{ServerID: 7, ServerName: "querynode", Address: "10.0.0.7:21123", LeaseID: 42}
+	c := clientmanager.NewClientForTest(s, nil)
+	fmt.Println(c.NodeID(), c.Role(), c.Session().LeaseID)
+	// Output: 7 querynode 42
+}
+
+// Errors of the manager carry a gRPC code, so they cross process
+// boundaries as they are.
+func ExampleNodeError() {
+	err := error(&clientmanager.NodeError{NodeID: 3, Err: clientmanager.ErrNodeGone})
+	fmt.Println(status.Code(err), err)
+	fmt.Println(status.Code(clientmanager.ErrServiceUnavailable))
+	// Output:
+	// Unavailable clientmanager: node 3: clientmanager: node gone
+	// Unavailable
+}

@@ -1,0 +1,63 @@
+package clientmanager
+
+import (
+	"context"
+
+	"go.uber.org/zap"
+
+	"github.com/coordkit/clientmanager/clientmanager/balancer"
+	"github.com/coordkit/clientmanager/session"
+)
+
+// role is one dependency: the session watcher of the role and the
+// goroutine that turns its events into connectors.
+type role struct {
+	m    *Manager
+	name string
+	bal  balancer.Balancer
+	w    *session.Watcher
+	log  *zap.Logger
+}
+
+// run consumes the watcher's events until ctx ends or the watcher closes.
+// It alone starts and stops the role's connectors.
+func (r *role) run(ctx context.Context) {
+	conns := make(map[int64]*connector)
+	defer func() {
+		for _, cn := range conns {
+			cn.stop()
+		}
+	}()
+	for ev := range r.w.Subscribe(ctx) {
+		r.handle(ctx, conns, ev)
+	}
+}
+
+func (r *role) handle(ctx context.Context, conns map[int64]*connector, ev session.Event) {
+	s := ev.Session
+	cur := conns[s.ServerID]
+	switch ev.Type {
+	case session.EventAdd, session.EventUpdate:
+		if cur != nil && sameIncarnation(cur.c.Session(), s) {
+			cur.update(s)
+			return
+		}
+		if cur != nil {
+			cur.log.Info("node replaced by a new incarnation",
+				zap.Int64("new_lease_id", s.LeaseID), zap.String("new_address", s.Address))
+			cur.stop()
+		}
+		conns[s.ServerID] = r.m.startConnector(ctx, r, s)
+	case session.EventDel:
+		if cur != nil {
+			cur.stop()
+			delete(conns, s.ServerID)
+		}
+	}
+}
+
+// sameIncarnation reports whether b is a new record of a's process at the
+// same address: same lease, same address.
+func sameIncarnation(a, b session.Session) bool {
+	return a.LeaseID == b.LeaseID && a.Address == b.Address
+}

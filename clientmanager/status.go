@@ -1,0 +1,96 @@
+package clientmanager
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// NodeState is where a node stands, as Status reports it.
+type NodeState int
+
+const (
+	// NodeConnecting: the node is listed and being dialed.
+	NodeConnecting NodeState = iota
+	// NodeOnline: listed, connected and not stopping — available.
+	NodeOnline
+	// NodeSuspect: listed, but its connection left READY (the process
+	// died, the network broke, or its health service says NOT_SERVING);
+	// it is available again once the connection is READY.
+	NodeSuspect
+	// NodeUnreachable: listed, but every dial attempt failed; it is
+	// re-probed every ReprobeInterval and dialed again on its next update.
+	NodeUnreachable
+	// NodeStopping: listed with Stopping set; not picked for new calls.
+	NodeStopping
+	// NodeGone: its session was deleted or replaced, or the process at
+	// its address rejected its identity.
+	NodeGone
+)
+
+// noState stands for "no state" in metric updates.
+const noState NodeState = -1
+
+// String returns the state's name in lower case.
+func (s NodeState) String() string {
+	switch s {
+	case NodeConnecting:
+		return "connecting"
+	case NodeOnline:
+		return "online"
+	case NodeSuspect:
+		return "suspect"
+	case NodeUnreachable:
+		return "unreachable"
+	case NodeStopping:
+		return "stopping"
+	case NodeGone:
+		return "gone"
+	}
+	return "NodeState(" + strconv.Itoa(int(s)) + ")"
+}
+
+// NodeStatus describes one node the manager knows.
+type NodeStatus struct {
+	NodeID  int64
+	Role    string
+	Address string
+	LeaseID int64
+	State   NodeState
+	// InFlight is the number of calls in progress on the node's connection.
+	InFlight int64
+	// LastError is why the node is not online (the last dial error, the
+	// connection's state), or empty.
+	LastError string
+	// Since is when State began.
+	Since time.Time
+}
+
+// Status returns every node of every dependency, ordered by role then
+// NodeID.
+func (m *Manager) Status() []NodeStatus {
+	m.reg.mu.Lock()
+	out := make([]NodeStatus, 0, len(m.reg.members))
+	for _, c := range m.reg.members {
+		s := c.Session()
+		ns := NodeStatus{
+			NodeID:   c.id,
+			Role:     c.role,
+			Address:  s.Address,
+			LeaseID:  s.LeaseID,
+			State:    displayState(c),
+			InFlight: c.calls.inFlight(),
+			Since:    c.node.since,
+		}
+		if c.node.lastErr != nil && ns.State != NodeOnline {
+			ns.LastError = c.node.lastErr.Error()
+		}
+		out = append(out, ns)
+	}
+	m.reg.mu.Unlock()
+	slices.SortFunc(out, func(a, b NodeStatus) int {
+		return cmp.Or(cmp.Compare(a.Role, b.Role), cmp.Compare(a.NodeID, b.NodeID))
+	})
+	return out
+}

@@ -1,0 +1,242 @@
+package session
+
+import (
+	"context"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/cockroachdb/errors"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/coordkit/clientmanager/retry"
+)
+
+// ErrLeaseLost is returned by Err after the lease was lost under LostPolicy
+// Exit, and by MarkStopping when a key is no longer held by the
+// registration's lease.
+var ErrLeaseLost = errors.New("session: lease lost")
+
+// ErrClosed is returned by MarkStopping when the Registration is closed.
+var ErrClosed = errors.New("session: registration closed")
+
+// ErrKeyExists is returned (wrapped) by Register when the session key of
+// the ServerID is held by another lease: another live process registered
+// with the same ServerID at another address.
+var ErrKeyExists = errors.New("session: session key is held by another lease")
+
+// Registration is one process's registered Session. It keeps the lease
+// alive, says when the lease is lost, registers again (LostPolicy
+// Reregister) and, for an exclusive role, contends for the active key.
+// All its methods are safe for concurrent use.
+type Registration struct {
+	cli  *clientv3.Client
+	cfg  Config
+	o    options
+	log  *zap.Logger
+	role string
+
+	ctx    context.Context // ends on Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine of the Registration
+
+	// writeSem serialises the writes of session values (put, take-over,
+	// MarkStopping), so a value written never misses Stopping.
+	writeSem chan struct{}
+
+	mu         sync.Mutex
+	sess       Session          // ServerID and the current incarnation's LeaseID
+	cur        *incarnation     // nil until the first registration
+	lease      clientv3.LeaseID // latest lease granted: what Close revokes
+	stopping   bool
+	registered bool // ready is closed
+	active     bool // activeCh is closed
+	lostClosed bool // lost is closed
+	lost       chan struct{}
+	ready      chan struct{}
+	activeCh   chan struct{}
+	err        error
+
+	done      chan struct{}
+	doneOnce  sync.Once
+	closeOnce sync.Once
+	closed    chan struct{} // closed when the first Close has finished
+	closeErr  error
+}
+
+// Register puts s under cfg and keeps it there until Close.
+//
+// s.ServerName is the role and s.Address is required; a zero s.ServerID is
+// allocated from the counter at cfg.IDKey(), a positive one is used as is.
+// s.LeaseID and s.Stopping are set by the Registration; an empty
+// s.HostName is filled with the machine's host name. When cfg.ReplaceStale
+// is set, sessions of the same role at the same Address (a previous run of
+// this process) are revoked first. For an exclusive role Register also
+// tries to take the active key; if another process holds it the
+// Registration is a standby and takes the key when it frees (see Active).
+//
+// When the lease is lost (see Lost and Config.LostPolicy) the Registration
+// grants a new lease and registers the same ServerID again; keys that etcd
+// still holds under the lost lease move to the new one, so watchers see an
+// update of the LeaseID rather than a delete and an add.
+//
+// ctx bounds Register only; the Registration lives until Close. Nothing is
+// written to etcd when cfg or s is invalid.
+func Register(ctx context.Context, cli *clientv3.Client, s Session, cfg Config, opts ...Option) (*Registration, error) {
+	if cli == nil {
+		return nil, errors.New("session: Register: client is nil")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := validateSession(s); err != nil {
+		return nil, err
+	}
+	o := buildOptions(opts)
+	s.LeaseID, s.Stopping = 0, false
+	s.ServerLabels = maps.Clone(s.ServerLabels)
+	if s.HostName == "" {
+		s.HostName, _ = os.Hostname()
+	}
+	if s.ServerID == 0 {
+		id, err := allocateServerID(ctx, cli, cfg, o)
+		if err != nil {
+			return nil, err
+		}
+		s.ServerID = id
+	}
+	r := newRegistration(cli, s, cfg, o)
+	inc, err := r.establish(ctx, cfg.Retry, 0)
+	if err != nil {
+		r.cancel()
+		return nil, errors.Wrapf(err, "session: register %s", s)
+	}
+	r.install(inc, false)
+	r.wg.Add(1)
+	go r.run(inc)
+	return r, nil
+}
+
+func validateSession(s Session) error {
+	switch {
+	case validRole(s.ServerName) != nil:
+		return errors.Newf("session: ServerName (%q) must be non-empty, without '/' or spaces, and not \"id\"", s.ServerName)
+	case strings.TrimSpace(s.Address) == "":
+		return errors.Newf("session: Address (%q) must not be empty", s.Address)
+	case s.ServerID < 0:
+		return errors.Newf("session: ServerID (%d) must be ≥ 0 (0 allocates one)", s.ServerID)
+	}
+	return nil
+}
+
+func newRegistration(cli *clientv3.Client, s Session, cfg Config, o options) *Registration {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Registration{
+		cli:      cli,
+		cfg:      cfg,
+		o:        o,
+		log:      o.logger.With(zap.String("role", s.ServerName), zap.Int64("node_id", s.ServerID)),
+		role:     s.ServerName,
+		ctx:      ctx,
+		cancel:   cancel,
+		writeSem: make(chan struct{}, 1),
+		sess:     s,
+		lost:     make(chan struct{}),
+		ready:    make(chan struct{}),
+		activeCh: make(chan struct{}),
+		done:     make(chan struct{}),
+		closed:   make(chan struct{}),
+	}
+}
+
+// Session returns the registered record: ServerID and the current
+// incarnation's LeaseID filled, Stopping once MarkStopping was called.
+func (r *Registration) Session() Session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.sess
+	s.ServerLabels = maps.Clone(s.ServerLabels)
+	return s
+}
+
+// Lost returns a channel closed when the current lease is lost. After a
+// re-registration it returns a new, open channel.
+func (r *Registration) Lost() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lost
+}
+
+// Ready returns a channel closed while the current incarnation is
+// registered. After a lost lease it returns a new channel, closed when the
+// Registration has registered again.
+func (r *Registration) Ready() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ready
+}
+
+// Active returns a channel closed while this process holds its role: at
+// once for a non-exclusive role, when it holds the active key for an
+// exclusive one. After a lost lease it returns a new channel.
+func (r *Registration) Active() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.activeCh
+}
+
+// IsActive reports whether Active is closed now.
+func (r *Registration) IsActive() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.active
+}
+
+// Done returns a channel closed when the Registration has ended for good:
+// after Close, or when the lease was lost under LostPolicy Exit.
+func (r *Registration) Done() <-chan struct{} { return r.done }
+
+// Err returns ErrLeaseLost once the lease was lost under LostPolicy Exit,
+// nil otherwise.
+func (r *Registration) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+func (r *Registration) closeDone() { r.doneOnce.Do(func() { close(r.done) }) }
+
+// acquireWrite takes writeSem, or fails when ctx ends or the Registration
+// is closed.
+func (r *Registration) acquireWrite(ctx context.Context) error {
+	select {
+	case r.writeSem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-r.ctx.Done():
+		return ErrClosed
+	}
+}
+
+func (r *Registration) releaseWrite() { <-r.writeSem }
+
+func (r *Registration) rand() float64 {
+	if r.o.rand != nil {
+		return r.o.rand()
+	}
+	return rand.Float64()
+}
+
+func retryOptions(o options) []retry.Option {
+	opts := []retry.Option{retry.WithClock(o.clock)}
+	if o.rand != nil {
+		opts = append(opts, retry.WithRand(o.rand))
+	}
+	return opts
+}
+
+func leaseField(id clientv3.LeaseID) zap.Field { return zap.Int64("lease_id", int64(id)) }

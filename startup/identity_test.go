@@ -1,0 +1,67 @@
+package startup
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/coordkit/clientmanager/clientmanager"
+	"github.com/coordkit/clientmanager/internal/etcdtest"
+	"github.com/coordkit/clientmanager/session"
+)
+
+func TestRunnerIdentity(t *testing.T) {
+	m := etcdtest.Start(t)
+	cfg := testConfig("querynode")
+	cfg.GateAllowlist = []string{methodAdmin}
+	comp := &testComponent{startGate: make(chan struct{})}
+	h := startRunner(t, m.Client, nil, cfg, comp)
+	h.waitState(StateStarting)
+	ctx := testCtx(t)
+
+	t.Run("before registration", func(t *testing.T) {
+		require.NoError(t, callUnary(ctx, h.conn, methodAdmin), "a call without identity passes")
+		for _, s := range []session.Session{{}, {ServerID: 1, LeaseID: 1}} {
+			err := callUnary(clientmanager.OutgoingIdentity(ctx, s), h.conn, methodAdmin)
+			require.True(t, clientmanager.IsIdentityMismatch(err), "a process without a session has no identity to match: %v", err)
+		}
+	})
+
+	close(comp.startGate)
+	h.waitState(StateHealthy)
+	self := h.r.Session()
+	other := func(f func(*session.Session)) session.Session {
+		s := self
+		f(&s)
+		return s
+	}
+	for _, tc := range []struct {
+		name     string
+		ctx      context.Context
+		mismatch bool
+	}{
+		{"own identity", clientmanager.OutgoingIdentity(ctx, self), false},
+		{"no identity", ctx, false},
+		{"earlier incarnation", clientmanager.OutgoingIdentity(ctx, other(func(s *session.Session) { s.LeaseID++ })), true},
+		{"other server", clientmanager.OutgoingIdentity(ctx, other(func(s *session.Session) { s.ServerID++ })), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for name, call := range map[string]func() error{
+				"unary":  func() error { return callUnary(tc.ctx, h.conn, methodEcho) },
+				"stream": func() error { return callStream(tc.ctx, h.conn) },
+			} {
+				err := call()
+				if !tc.mismatch {
+					require.NoError(t, err, name)
+					continue
+				}
+				require.Equal(t, codes.FailedPrecondition, status.Code(err), name)
+				require.True(t, clientmanager.IsIdentityMismatch(err), name)
+			}
+		})
+	}
+	require.NoError(t, h.stop())
+}

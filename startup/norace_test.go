@@ -1,0 +1,5 @@
+//go:build !race
+
+package startup
+
+const raceEnabled = false

@@ -1,0 +1,177 @@
+package startup
+
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/coordkit/clientmanager/internal/etcdtest"
+	"github.com/coordkit/clientmanager/session"
+)
+
+// procTTL is the session TTL of the example processes.
+const procTTL = 2 * time.Second
+
+func procArgs(etcd, rootPath string) []string {
+	return []string{"-etcd", etcd, "-root-path", rootPath, "-ttl", procTTL.String(), "-stop-timeout", "10s"}
+}
+
+// TestProcessActiveStandby runs three coordinator processes of one
+// exclusive role: one active, two standbys. The active one is killed with
+// SIGKILL (a standby takes over once the lease expires), then the new
+// active one gets SIGTERM (the last standby takes over at once).
+func TestProcessActiveStandby(t *testing.T) {
+	bin := buildBinaries(t) + "/coordinator"
+	m := etcdtest.Start(t)
+	args := procArgs(m.Endpoint(), "proc/standby")
+	a := startProc(t, bin, "coordinator-a", args...)
+	a.expectState(StateHealthy, testTimeout)
+	b := startProc(t, bin, "coordinator-b", args...)
+	b.expectState(StateStandBy, testTimeout)
+	c := startProc(t, bin, "coordinator-c", args...)
+	c.expectState(StateStandBy, testTimeout)
+
+	killed := a.signal(syscall.SIGKILL)
+	var active, standby *proc
+	var at line
+	require.Eventually(t, func() bool {
+		for _, p := range []*proc{b, c} {
+			if l, ok := p.find("state Healthy "); ok {
+				active, at = p, l
+				return true
+			}
+		}
+		return false
+	}, testTimeout, 5*time.Millisecond, "a standby takes over")
+	standby = b
+	if active == b {
+		standby = c
+	}
+	takeover := at.at.Sub(killed)
+	t.Logf("takeover after SIGKILL of the active coordinator: %s (TTL %s)", takeover, procTTL)
+	require.Less(t, takeover, procTTL+time.Second)
+	_, ok := standby.find("state Healthy ")
+	require.False(t, ok, "only one process is active")
+
+	terminated := active.signal(syscall.SIGTERM)
+	at = standby.expectState(StateHealthy, testTimeout)
+	takeover = at.at.Sub(terminated)
+	t.Logf("takeover after SIGTERM of the active coordinator: %s", takeover)
+	require.Less(t, takeover, time.Second)
+	require.NoError(t, active.waitExit(testTimeout), "exit code 0 after SIGTERM")
+	active.expectState(StateStopped, time.Second)
+
+	standby.signal(syscall.SIGINT)
+	require.NoError(t, standby.waitExit(testTimeout), "exit code 0 after SIGINT")
+	require.Error(t, a.waitExit(testTimeout), "the killed process did not exit cleanly")
+}
+
+// TestProcessNodeSIGTERM stops node processes with SIGTERM: watchers see
+// Stopping, then the session goes; a call in flight completes and new
+// calls are refused meanwhile.
+func TestProcessNodeSIGTERM(t *testing.T) {
+	bin := buildBinaries(t) + "/node"
+	m := etcdtest.Start(t)
+	scfg := testSessionConfig()
+	scfg.RootPath = "proc/node"
+	events := watch(t, m.Client, scfg, "querynode")
+	args := procArgs(m.Endpoint(), scfg.RootPath)
+
+	t.Run("call in flight", func(t *testing.T) {
+		n := startProc(t, bin, "node-1", args...)
+		n.expectState(StateHealthy, testTimeout)
+		ev := nextEvent(t, events)
+		require.Equal(t, session.EventAdd, ev.Type)
+		require.Equal(t, n.addr, ev.Session.Address)
+		id := ev.Session.ServerID
+
+		conn, err := grpc.NewClient(n.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		require.NoError(t, err)
+		defer conn.Close()
+		ctx := testCtx(t)
+		const slow = 2 * time.Second
+		inFlight := make(chan error, 1)
+		go func() {
+			inFlight <- conn.Invoke(ctx, "/coordkit.examples.Echo/Slow", durationpb.New(slow), new(emptypb.Empty))
+		}()
+		n.expect("slow started", testTimeout)
+
+		sent := n.signal(syscall.SIGTERM)
+		ev = nextEvent(t, events)
+		require.Equal(t, session.EventUpdate, ev.Type)
+		require.Equal(t, id, ev.Session.ServerID)
+		require.True(t, ev.Session.Stopping)
+		t.Logf("SIGTERM → Update(Stopping): %s", time.Since(sent))
+
+		err = conn.Invoke(ctx, "/coordkit.examples.Echo/Echo", wrapperspb.String("hi"), new(wrapperspb.StringValue))
+		require.Equal(t, codes.Unavailable, status.Code(err), "a new call is refused: %v", err)
+		if s, ok := StateFromError(err); ok {
+			require.Equal(t, StateStopping, s)
+		}
+		require.NoError(t, <-inFlight, "the call in flight completes")
+
+		ev = nextEvent(t, events)
+		require.Equal(t, session.EventDel, ev.Type)
+		require.Equal(t, id, ev.Session.ServerID)
+		t.Logf("SIGTERM → Del with a %s call in flight: %s", slow, time.Since(sent))
+		require.NoError(t, n.waitExit(testTimeout), "exit code 0 after SIGTERM")
+		n.expectState(StateStopping, time.Second)
+		n.expectState(StateStopped, time.Second)
+	})
+
+	t.Run("idle", func(t *testing.T) {
+		n := startProc(t, bin, "node-2", args...)
+		n.expectState(StateHealthy, testTimeout)
+		ev := nextEvent(t, events)
+		require.Equal(t, session.EventAdd, ev.Type)
+		id := ev.Session.ServerID
+
+		sent := n.signal(syscall.SIGTERM)
+		for {
+			ev = nextEvent(t, events)
+			require.Equal(t, id, ev.Session.ServerID)
+			if ev.Type == session.EventUpdate {
+				require.True(t, ev.Session.Stopping)
+				t.Logf("SIGTERM → Update(Stopping): %s", time.Since(sent))
+				continue
+			}
+			require.Equal(t, session.EventDel, ev.Type)
+			break
+		}
+		t.Logf("SIGTERM → Del, idle: %s", time.Since(sent))
+		require.NoError(t, n.waitExit(testTimeout), "exit code 0 after SIGTERM")
+	})
+}
+
+// TestProcessNodeWaitsForCoordinator starts a node that depends on the
+// coordinator's role before any coordinator runs: it waits, then becomes
+// Healthy once the coordinator registers.
+func TestProcessNodeWaitsForCoordinator(t *testing.T) {
+	dir := buildBinaries(t)
+	m := etcdtest.Start(t)
+	args := procArgs(m.Endpoint(), "proc/deps")
+	n := startProc(t, dir+"/node", "node", append(args, "-depends", "rootcoord", "-dependency-timeout", "20s")...)
+	n.expectState(StateWaitingDependencies, testTimeout)
+	_, ok := n.find("state Starting ")
+	require.False(t, ok, "the node waits for its dependency")
+
+	c := startProc(t, dir+"/coordinator", "coordinator", args...)
+	healthy := c.expectState(StateHealthy, testTimeout)
+	ready := n.expectState(StateHealthy, testTimeout)
+	t.Logf("node Healthy %s after the coordinator", ready.at.Sub(healthy.at))
+	require.Less(t, ready.at.Sub(healthy.at), 5*time.Second)
+
+	n.signal(syscall.SIGTERM)
+	c.signal(syscall.SIGTERM)
+	require.NoError(t, n.waitExit(testTimeout))
+	require.NoError(t, c.waitExit(testTimeout))
+}
