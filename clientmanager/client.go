@@ -8,6 +8,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/coordkit/clientmanager/clientmanager/balancer"
+	"github.com/coordkit/clientmanager/clientmanager/breaker"
+	"github.com/coordkit/clientmanager/clientmanager/bulkhead"
 	"github.com/coordkit/clientmanager/session"
 )
 
@@ -21,6 +23,14 @@ type Client struct {
 	raw  atomic.Pointer[rawConn]
 	bal  balancer.Balancer // the role's; nil for a test client
 	node nodeState         // guarded by the registry's mutex
+
+	// The node's resilience; nil for a test client (NewClientForTest),
+	// which is never in the registry.
+	brk    *breaker.Breaker
+	bh     *bulkhead.Bulkhead
+	shared *roleShared
+	pool   *connPool // nil unless PoolSize > 1
+	health nodeHealth
 
 	// life ends, with cause ErrNodeGone, when the node leaves: every call
 	// in flight on the Client is cancelled.

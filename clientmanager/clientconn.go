@@ -7,12 +7,16 @@ import (
 
 	"github.com/cockroachdb/errors"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
 // clientConn is what Client.Conn returns: it adds the target's identity to
 // every call, cancels the call when the node leaves, and counts it so that
-// the connection is drained before it is closed.
+// the connection is drained before it is closed. With PoolSize > 1 it
+// spreads calls over the node's pooled connections. A unary call made
+// under an Invoke attempt captures its trailer, so that the server's
+// retry pushback reaches Invoke.
 type clientConn Client
 
 var _ grpc.ClientConnInterface = (*clientConn)(nil)
@@ -22,13 +26,23 @@ func (cc *clientConn) Invoke(ctx context.Context, method string, args, reply any
 	c := (*Client)(cc)
 	c.calls.begin()
 	defer c.calls.end()
-	raw, err := c.ready()
+	raw, pc, err := c.ready()
 	if err != nil {
 		return err
 	}
+	defer pc.end()
 	bctx, release := c.bind(ctx)
 	defer release()
+	a := attemptOf(ctx)
+	var trailer *metadata.MD
+	if a != nil {
+		trailer = new(metadata.MD)
+		opts = append(opts[:len(opts):len(opts)], grpc.Trailer(trailer))
+	}
 	err = raw.Invoke(OutgoingIdentity(bctx, c.Session()), method, args, reply, opts...)
+	if err != nil && a != nil {
+		a.notePushback(*trailer)
+	}
 	return c.outcome(bctx, err)
 }
 
@@ -38,7 +52,7 @@ func (cc *clientConn) Invoke(ctx context.Context, method string, args, reply any
 func (cc *clientConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 	c := (*Client)(cc)
 	c.calls.begin()
-	raw, err := c.ready()
+	raw, pc, err := c.ready()
 	if err != nil {
 		c.calls.end()
 		return nil, err
@@ -48,28 +62,35 @@ func (cc *clientConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, meth
 	if err != nil {
 		err = c.outcome(bctx, err)
 		release()
+		pc.end()
 		c.calls.end()
 		return nil, err
 	}
 	cs := &clientStream{ClientStream: s, c: c, ctx: bctx}
 	cs.finish = sync.OnceFunc(func() {
 		release()
+		pc.end()
 		c.calls.end()
 	})
 	context.AfterFunc(bctx, cs.finish)
 	return cs, nil
 }
 
-// ready returns the raw connection, or why no call can be made.
-func (c *Client) ready() (grpc.ClientConnInterface, error) {
+// ready returns the raw connection of the next call, and the pooled
+// connection it counts on (nil for the first), or why no call can be made.
+func (c *Client) ready() (grpc.ClientConnInterface, *pooledConn, error) {
 	if c.life.Err() != nil {
-		return nil, nodeErr(c.id, ErrNodeGone)
+		return nil, nil, nodeErr(c.id, ErrNodeGone)
 	}
 	raw := c.conn()
 	if raw == nil {
-		return nil, nodeErr(c.id, ErrServiceUnavailable)
+		return nil, nil, nodeErr(c.id, ErrServiceUnavailable)
 	}
-	return raw, nil
+	if c.pool != nil {
+		conn, pc := c.pool.pick(raw)
+		return conn, pc, nil
+	}
+	return raw, nil, nil
 }
 
 // outcome maps the error of a call made with ctx (from bind): a call

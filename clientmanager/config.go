@@ -7,6 +7,8 @@ import (
 	"github.com/cockroachdb/errors"
 
 	"github.com/coordkit/clientmanager/clientmanager/balancer"
+	"github.com/coordkit/clientmanager/clientmanager/breaker"
+	"github.com/coordkit/clientmanager/clientmanager/bulkhead"
 	"github.com/coordkit/clientmanager/retry"
 	"github.com/coordkit/clientmanager/session"
 )
@@ -68,6 +70,55 @@ type Config struct {
 	// session.WatchConfig.VersionRange); nodes outside it are not seen.
 	// Default nil: every version of every role.
 	VersionRange map[string]string
+
+	// The per-node resilience of Invoke: see resilience in the package doc.
+
+	// Breaker configures the circuit breaker of every node. Default
+	// breaker.DefaultConfig(): open on 5 failures in a row or 50 % of at
+	// least 20 calls in 10 s, 5 s break doubling up to 60 s, 3 probes.
+	// Its ProbeLease should not be shorter than CallTimeout, or a slow
+	// probe counts as failed.
+	Breaker breaker.Config
+	// Bulkhead bounds the concurrent attempts to every node. Default
+	// bulkhead.DefaultConfig(): 64 at once, 128 queued, 1 s queue wait.
+	Bulkhead bulkhead.Config
+	// MaxEjectionPercent caps the share of a role's available nodes that
+	// circuit breakers take out of routing while at least one node of the
+	// role has a closed breaker: at most ⌊n × MaxEjectionPercent / 100⌋
+	// of n nodes, and never all n. The nodes past the cap (those whose
+	// breakers opened earliest) get traffic anyway. Default 50. In
+	// [0, 100]; zero means breakers eject nothing while a node is healthy.
+	MaxEjectionPercent int
+	// PanicMode decides what Invoke does when no node of the role has a
+	// closed breaker and none admits a half-open probe: true routes to
+	// every available node regardless of its breaker, false (the default)
+	// fails at once with ErrAllNodesUnhealthy.
+	PanicMode bool
+	// RetryBudget bounds the retries of each role. Default Ratio 0.2,
+	// MinPerSecond 10, Window 10 s.
+	RetryBudget RetryBudget
+	// PoolSize is the number of connections to each node; calls go round
+	// robin over them. The first is the one the connector dials; the
+	// others are dialed in the background on first use, and calls use the
+	// first until they are READY. Default 1. In [1, 64].
+	PoolSize int
+	// IdleTimeout closes a pooled connection other than the first that
+	// carried no call for this long (checked every IdleTimeout/2); it is
+	// dialed again on its next use. Every connection of a node, the first
+	// included, is closed when the node leaves, after DrainTimeout at
+	// most. Default 10 min. Zero never closes them for idleness. Must be
+	// ≥ 0. Only used when PoolSize > 1.
+	IdleTimeout time.Duration
+	// UnhealthyAfter is how long a node's breaker may stay out of the
+	// closed state before RoleHealth calls its role Unhealthy. Default
+	// 30 s. Must be > 0.
+	UnhealthyAfter time.Duration
+	// BreakerRefreshInterval is how often the manager moves every breaker
+	// along in time (open → half-open when its break is over, hung probes
+	// reclaimed, windows expired), so that Status and RoleHealth stay
+	// current for nodes that get no call. Picks do so on their own for the
+	// nodes they consider. Default 250 ms. Must be > 0.
+	BreakerRefreshInterval time.Duration
 }
 
 // DefaultConfig returns the defaults documented on each field.
@@ -88,6 +139,15 @@ func DefaultConfig() Config {
 		SuspectOnHealth:   true,
 		DrainTimeout:      10 * time.Second,
 		Balancer:          balancer.DefaultConfig(),
+
+		Breaker:                breaker.DefaultConfig(),
+		Bulkhead:               bulkhead.DefaultConfig(),
+		MaxEjectionPercent:     50,
+		RetryBudget:            DefaultRetryBudget(),
+		PoolSize:               1,
+		IdleTimeout:            10 * time.Minute,
+		UnhealthyAfter:         30 * time.Second,
+		BreakerRefreshInterval: 250 * time.Millisecond,
 	}
 }
 
@@ -148,6 +208,7 @@ func (c Config) Validate() error {
 			bad("VersionRange[%q] (%q) is not a version constraint: %v", role, r, err)
 		}
 	}
+	errs = append(errs, c.validateResilience()...)
 	return joinConfigErrors(errs)
 }
 

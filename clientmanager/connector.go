@@ -29,11 +29,12 @@ type connector struct {
 // startConnector adds s's node to the registry and starts its goroutine.
 // It runs in the role's goroutine.
 func (m *Manager) startConnector(parent context.Context, r *role, s session.Session) *connector {
-	c := newClient(s, r.bal)
+	log := r.log.With(zap.Int64("node_id", s.ServerID), zap.Int64("lease_id", s.LeaseID), zap.String("address", s.Address))
+	c := m.newNodeClient(s, r.bal, r.shared, log)
 	cn := &connector{
 		m:    m,
 		c:    c,
-		log:  r.log.With(zap.Int64("node_id", s.ServerID), zap.Int64("lease_id", s.LeaseID), zap.String("address", s.Address)),
+		log:  log,
 		kick: make(chan struct{}, 1),
 	}
 	cn.ctx, cn.cancel = context.WithCancel(parent)
@@ -58,8 +59,8 @@ func (cn *connector) update(s session.Session) {
 	}
 }
 
-// stop removes the node: its calls in flight are cancelled at once with
-// ErrNodeGone, it leaves the registry, and its goroutine closes the
+// stop removes the node: it leaves the registry, its calls in flight are
+// cancelled at once with ErrNodeGone, and its goroutine closes the
 // connection once those calls have returned.
 func (cn *connector) stop() {
 	cn.logTransition(cn.m.reg.remove(cn.c), nil)
@@ -67,7 +68,18 @@ func (cn *connector) stop() {
 	cn.cancel()
 }
 
+// run is the node's goroutine: connect, watch, and on the way out drain and
+// close the connection. With PoolSize > 1 it starts the pool's goroutine
+// and waits for it before closing the pooled connections too.
 func (cn *connector) run() {
+	var poolDone chan struct{}
+	if cn.c.pool != nil {
+		poolDone = make(chan struct{})
+		cn.m.goFunc(func() {
+			defer close(poolDone)
+			cn.runPool(cn.wctx)
+		})
+	}
 	var conn Conn
 	for {
 		conn = cn.connect()
@@ -91,6 +103,9 @@ func (cn *connector) run() {
 		cn.logTransition(cn.m.reg.remove(cn.c), nil)
 	}
 	cn.c.kill(ErrNodeGone)
+	if poolDone != nil {
+		<-poolDone
+	}
 	cn.drainAndClose(conn)
 	<-cn.ctx.Done()
 	cn.logTransition(cn.m.reg.remove(cn.c), nil)
@@ -200,9 +215,11 @@ func (cn *connector) watch(conn Conn) bool {
 }
 
 // drainAndClose waits for the calls in flight on the node (already
-// cancelled) to return, at most DrainTimeout, then closes conn.
+// cancelled) to return, at most DrainTimeout, then closes conn and the
+// pooled connections.
 func (cn *connector) drainAndClose(conn Conn) {
-	if conn == nil {
+	pool := cn.c.pool
+	if conn == nil && (pool == nil || !pool.open()) {
 		return
 	}
 	t := &cn.c.calls
@@ -218,6 +235,12 @@ func (cn *connector) drainAndClose(conn Conn) {
 			break
 		}
 		timer.Stop()
+	}
+	if pool != nil {
+		pool.closeAll()
+	}
+	if conn == nil {
+		return
 	}
 	if err := conn.Close(); err != nil {
 		cn.log.Debug("closing the connection failed", zap.Error(err))

@@ -68,7 +68,7 @@ func TestDialAttemptsBackoffReprobeAndRedial(t *testing.T) {
 		t.Helper()
 		clock.Advance(dialTimeout)
 		<-a.ctx.Done()
-		require.NoError(t, clock.BlockUntilContext(ctx, 1), "waiting for the next attempt")
+		require.NoError(t, clock.BlockUntilContext(ctx, 1+managerTimers), "waiting for the next attempt")
 	}
 
 	a1 := next()
@@ -252,9 +252,9 @@ func TestDelDrainsCallsBeforeClosing(t *testing.T) {
 	conns := make(chan *fakeConn, 4)
 	dialer := dialerFunc(func(context.Context, session.Session) (Conn, error) {
 		c := newFakeConn()
-		c.invoke = func(context.Context, string) error {
-			<-release // a call that ignores its context
-			return nil
+		c.invoke = func(ctx context.Context, _ string) error {
+			<-release // a call slow to notice its context's end
+			return ctx.Err()
 		}
 		conns <- c
 		return c, nil
@@ -283,7 +283,9 @@ func TestDelDrainsCallsBeforeClosing(t *testing.T) {
 	// Node 1: the connection waits DrainTimeout for the call, then closes.
 	e.ss.del(s1)
 	e.waitOffline(1)
-	require.NoError(t, clock.BlockUntilContext(context.Background(), 1), "the drain timer")
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	require.NoError(t, clock.BlockUntilContext(ctx, 1+managerTimers), "the drain timer")
 	require.False(t, conn[1].closed.Load(), "not closed while a call is in flight")
 	clock.Advance(10 * time.Second)
 	require.Eventually(t, conn[1].closed.Load, testTimeout, time.Millisecond)
@@ -291,7 +293,7 @@ func TestDelDrainsCallsBeforeClosing(t *testing.T) {
 	// Node 2: the connection closes as soon as the call returns.
 	e.ss.del(s2)
 	e.waitOffline(2)
-	require.NoError(t, clock.BlockUntilContext(context.Background(), 2))
+	require.NoError(t, clock.BlockUntilContext(ctx, 1+managerTimers), "the drain timer")
 	require.False(t, conn[2].closed.Load())
 	close(release)
 	require.Eventually(t, conn[2].closed.Load, testTimeout, time.Millisecond)

@@ -73,4 +73,117 @@
 // after CallBackoff. Other codes, codes.ResourceExhausted included (a
 // loaded server should not get more load), are returned at once, and so is
 // the caller's own cancellation or deadline.
+//
+// # Resilience
+//
+// Every node has a circuit breaker (Config.Breaker, package breaker) and a
+// bulkhead (Config.Bulkhead, package bulkhead); every role has its balancer
+// (Config.Balancer) and a retry budget (Config.RetryBudget). Retries live
+// in Invoke alone, and the breaker sits inside the retry loop: an open
+// breaker means "try another node", never "wait". Each attempt goes
+// through these steps:
+//
+//  1. Route. While every breaker of the role is closed, all available
+//     nodes are candidates. Otherwise each candidate's breaker state is
+//     read — which turns an open breaker half-open as soon as its break
+//     is over — and a node whose breaker is open is ejected, while a
+//     half-open one only takes calls its breaker admits as probes.
+//  2. Pick. The balancer picks among the candidates, skipping the nodes
+//     this call tried already, so a retry goes to another node; only when
+//     every candidate was tried does a retry go to one of them again.
+//  3. Admit. The node's breaker is asked first (Allow): a refusal — open,
+//     or half-open with every probe permit taken — skips the node for
+//     this call and another is picked; it is not an attempt and costs
+//     nothing. Then the node's bulkhead: the call waits for a slot in its
+//     queue, at most the bulkhead's MaxWait and never past the caller's
+//     ctx. A full queue or a wait that ran out skips the node too, and is
+//     not a failure for its breaker. When no node admits the call, Invoke
+//     returns ErrOverloaded (codes.ResourceExhausted) if a bulkhead turned
+//     it away, else ErrAllNodesUnhealthy — or the last attempt's error if
+//     there was one.
+//  4. Call, within CallTimeout and the caller's ctx.
+//  5. Record. The result goes to the balancer (in-flight count, latency)
+//     and to the breaker, classified with the breaker's classifier
+//     against the caller's ctx: the caller's cancellation or deadline
+//     counts for nothing, the attempt's own deadline is a failure, and
+//     codes are classified as breaker.ClassifyCode says. A call cut short
+//     because its node left counts for nothing either. Status shows the
+//     node's latency average and last failure.
+//  6. Retry, when the failure is retryable and CallAttempts allows, if
+//     the role's retry budget has room: within any RetryBudget.Window,
+//     retries may number at most Ratio × calls plus MinPerSecond × Window
+//     seconds (by default 20 % of calls plus 100). A call whose retry
+//     does not fit returns its last error. A server may push back with the
+//     trailer grpc-retry-pushback-ms (see PushbackTrailer and gRFC A6):
+//     a value ≥ 0 is waited before the retry, whichever node it goes to
+//     (and the call fails with its last error if the caller's deadline
+//     comes first); a negative or malformed value forbids the retry.
+//     Unary calls made through Client.Conn under the attempt's ctx capture
+//     their trailers for this; other connections do not.
+//
+// # Ejection cap and unhealthy roles
+//
+// Breakers never eject more than MaxEjectionPercent (default 50) of a
+// role's n available nodes, and never all of them, as long as one node's
+// breaker is closed: at most ⌊n × MaxEjectionPercent / 100⌋, capped at
+// n−1, nodes are left out; a node whose breaker is open or half-open
+// counts as ejected. Past the cap, the nodes whose breakers opened
+// earliest are routed to anyway, as if their breakers were closed (their
+// results are not recorded; their breakers still move to half-open and
+// close through probes). So with 4 nodes, 3 of them open, 2 are ejected
+// and the earliest opened one takes calls again beside the healthy one.
+// The cap guards the healthy remainder from the whole load when breakers
+// trip on a shared cause, such as the caller's own network.
+//
+// The cap applies only while some breaker is closed. When no node of the
+// role has a closed breaker, there is no healthy remainder to protect: the
+// role is all unhealthy. Half-open nodes still take their probes, and
+// when none admits one, Invoke fails at once — without a call, under a
+// millisecond — with ErrAllNodesUnhealthy (codes.Unavailable). With
+// PanicMode set, it calls every available node instead, regardless of its
+// breaker (Envoy's panic routing). InvokeNode has no cap and no panic: a
+// refusing breaker fails it with ErrCircuitOpen.
+//
+// The manager refreshes every breaker each BreakerRefreshInterval
+// (default 250 ms, on the manager's clock) from a goroutine started with
+// the first dependency and stopped by Close, so that Status and RoleHealth
+// stay current for nodes that get no call. Breaker listeners update the
+// metrics and the registry; the breaker logs each change once, with the
+// node's role and node_id.
+//
+// # Connection pool
+//
+// With PoolSize > 1 (default 1) a node's calls go round robin over
+// PoolSize connections. The first is the one the connector dials and
+// watches, and it alone decides whether the node is available. The others
+// are dialed in the background, by a goroutine of the node's connector,
+// when a call first falls on their turn; until one is READY its turns go
+// to the first connection. A pooled connection other than the first that
+// carried no call for IdleTimeout (default 10 min; checked every
+// IdleTimeout/2, so it closes between IdleTimeout and 1.5 × IdleTimeout
+// after its last call) is closed, and dialed again on its next turn. When
+// the node leaves, every connection of it is closed once its calls have
+// returned, after DrainTimeout at most.
+//
+// # Health
+//
+// Status reports, per node, its state, breaker state, calls in flight,
+// bulkhead queue, latency average, consecutive failures and last failure.
+// RoleHealth judges a role Unhealthy when no node is available or a
+// node's breaker has not been closed for longer than UnhealthyAfter
+// (default 30 s), Degraded when a breaker is open or half-open or a
+// bulkhead queue is over 80 % full, Healthy otherwise, and says why.
+//
+// GetClient and GetClients do not consult the breakers: they answer from
+// the registry alone. Use Invoke for calls that should be routed around
+// failing nodes.
+//
+// # Defaults
+//
+// Breaker: breaker.DefaultConfig() (5 failures in a row, or 50 % of at
+// least 20 calls in 10 s, open it; 5 s break doubling to 60 s with 20 %
+// jitter; 3 probes; 10 s probe lease). Bulkhead: bulkhead.DefaultConfig()
+// (64 concurrent, 128 queued, 1 s wait). MaxEjectionPercent 50. PanicMode
+// false. RetryBudget 0.2 × calls + 10 per second over 10 s. PoolSize 1.
+// IdleTimeout 10 min. UnhealthyAfter 30 s. BreakerRefreshInterval 250 ms.
 package clientmanager

@@ -36,6 +36,22 @@ var ErrNodeGone error = &codedError{code: codes.Unavailable, msg: "clientmanager
 // codes.Unavailable.
 var ErrClosed error = &codedError{code: codes.Unavailable, msg: "clientmanager: manager closed"}
 
+// ErrAllNodesUnhealthy is returned by Invoke when nodes of the role are
+// available but none may be called: every one has an open circuit breaker
+// or a half-open one with no probe permit left, and PanicMode is off. It
+// is returned at once, without a call. It converts to codes.Unavailable.
+var ErrAllNodesUnhealthy error = &codedError{code: codes.Unavailable, msg: "clientmanager: all nodes unhealthy"}
+
+// ErrCircuitOpen is returned by InvokeNode when the node's circuit breaker
+// refuses the call (open, or half-open with no probe permit left). It
+// converts to codes.Unavailable.
+var ErrCircuitOpen error = &codedError{code: codes.Unavailable, msg: "clientmanager: circuit breaker open"}
+
+// ErrOverloaded is returned when the bulkhead of every node a call could
+// go to turned it away (its queue was full, or the wait for a slot ran out
+// of the bulkhead's MaxWait). It converts to codes.ResourceExhausted.
+var ErrOverloaded error = &codedError{code: codes.ResourceExhausted, msg: "clientmanager: nodes overloaded"}
+
 // NodeError is a failure tied to one node.
 type NodeError struct {
 	// NodeID is the node's ServerID.
@@ -45,6 +61,9 @@ type NodeError struct {
 }
 
 func (e *NodeError) Error() string {
+	if e.Err == nil {
+		return "clientmanager: node " + strconv.FormatInt(e.NodeID, 10)
+	}
 	return "clientmanager: node " + strconv.FormatInt(e.NodeID, 10) + ": " + e.Err.Error()
 }
 
@@ -54,6 +73,9 @@ func (e *NodeError) Unwrap() error { return e.Err }
 // GRPCStatus passes through the status of Err (codes.Unknown when Err
 // carries none; Canceled or DeadlineExceeded for a context's error).
 func (e *NodeError) GRPCStatus() *status.Status {
+	if e.Err == nil {
+		return status.New(codes.Unknown, e.Error())
+	}
 	if s, ok := status.FromError(e.Err); ok {
 		return s
 	}

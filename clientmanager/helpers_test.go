@@ -1,13 +1,8 @@
 package clientmanager
 
 import (
-	"bufio"
 	"context"
-	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -33,7 +28,9 @@ import (
 const (
 	testTimeout = etcdtest.DefaultTestTimeout
 	testRole    = "querynode"
-	childEnv    = "CM_TEST_CHILD"
+	// managerTimers is the number of timers a manager with a dependency
+	// keeps on its clock: the breaker refresh ticker.
+	managerTimers = 1
 )
 
 // testService is a tiny gRPC service: Unary answers with the server's
@@ -276,141 +273,6 @@ func blackHole(t testing.TB) string {
 		}
 	})
 	return lis.Addr().String()
-}
-
-// fakeConn is a Conn whose state the test sets; Invoke answers with
-// invoke's result.
-type fakeConn struct {
-	mu      sync.Mutex
-	state   connectivity.State
-	changed chan struct{}
-	invoke  func(ctx context.Context, method string) error
-	closed  atomic.Bool
-}
-
-func newFakeConn() *fakeConn {
-	return &fakeConn{state: connectivity.Ready, changed: make(chan struct{})}
-}
-
-func (f *fakeConn) setState(st connectivity.State) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.state = st
-	close(f.changed)
-	f.changed = make(chan struct{})
-}
-
-func (f *fakeConn) GetState() connectivity.State {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.state
-}
-
-func (f *fakeConn) WaitForStateChange(ctx context.Context, src connectivity.State) bool {
-	for {
-		f.mu.Lock()
-		st, ch := f.state, f.changed
-		f.mu.Unlock()
-		if st != src {
-			return true
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return false
-		}
-	}
-}
-
-func (f *fakeConn) Connect() {}
-
-func (f *fakeConn) Close() error {
-	f.closed.Store(true)
-	return nil
-}
-
-func (f *fakeConn) Invoke(ctx context.Context, method string, _, _ any, _ ...grpc.CallOption) error {
-	if f.invoke != nil {
-		return f.invoke(ctx, method)
-	}
-	return nil
-}
-
-func (f *fakeConn) NewStream(context.Context, *grpc.StreamDesc, string, ...grpc.CallOption) (grpc.ClientStream, error) {
-	return nil, status.Error(codes.Unimplemented, "fakeConn has no streams")
-}
-
-// dialerFunc adapts a function to Dialer.
-type dialerFunc func(ctx context.Context, s session.Session) (Conn, error)
-
-func (f dialerFunc) Dial(ctx context.Context, s session.Session) (Conn, error) { return f(ctx, s) }
-
-// runChildServer is the body of the child process of crash tests: it
-// serves health and testService on 127.0.0.1:0, prints its address and
-// serves until killed.
-func runChildServer() int {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	srv := grpc.NewServer(serverOptions()...)
-	healthpb.RegisterHealthServer(srv, health.NewServer())
-	srv.RegisterService(&testServiceDesc, &testService{entered: make(chan struct{}, 1)})
-	fmt.Println(lis.Addr().String())
-	if err := srv.Serve(lis); err != nil {
-		return 1
-	}
-	return 0
-}
-
-// child is a server in another process.
-type child struct {
-	cmd  *exec.Cmd
-	addr string
-	done chan struct{}
-}
-
-// startChild runs this test binary as a child server and returns its address.
-func startChild(t testing.TB) *child {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1")
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	ch := &child{cmd: cmd, done: make(chan struct{})}
-	line := make(chan string, 1)
-	go func() {
-		defer close(ch.done)
-		sc := bufio.NewScanner(out)
-		if sc.Scan() {
-			line <- strings.TrimSpace(sc.Text())
-		}
-		for sc.Scan() {
-		}
-		_ = cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-ch.done
-	})
-	select {
-	case ch.addr = <-line:
-	case <-time.After(testTimeout):
-		t.Fatal("child server did not print its address")
-	}
-	return ch
-}
-
-func (c *child) kill(t testing.TB) {
-	t.Helper()
-	require.NoError(t, c.cmd.Process.Kill())
-	select {
-	case <-c.done:
-	case <-time.After(testTimeout):
-		t.Fatal("child did not exit")
-	}
 }
 
 func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }

@@ -3,7 +3,6 @@ package clientmanager
 import (
 	"context"
 	"math/rand/v2"
-	"slices"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -11,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/coordkit/clientmanager/clientmanager/balancer"
+	"github.com/coordkit/clientmanager/clientmanager/breaker"
 )
 
 // callFunc is the work Invoke does with one node: typically one RPC
@@ -21,12 +21,20 @@ type callFunc = func(ctx context.Context, c *Client) error
 // CallTimeout while the caller's context was still live.
 var errAttemptTimeout = errors.New("clientmanager: attempt timed out")
 
-// Invoke calls call with an available node of role, picked by the role's
-// balancer, and retries retryable failures (see the package doc): at once
-// on another node when there is one, on the same node after CallBackoff.
-// Each attempt's ctx is bounded by CallTimeout and by the caller's ctx, and
-// is cancelled when the node leaves. With no node available Invoke returns
-// an error wrapping ErrServiceUnavailable at once, without asking etcd.
+// Invoke calls call with an available node of role and retries retryable
+// failures (see the package doc). Each attempt goes to a node the role's
+// balancer picks among those the circuit breakers and the ejection cap
+// allow, after the node's bulkhead admitted it; a retry goes at once to
+// another node when there is one, to the same node after CallBackoff, and
+// after the server's retry pushback when it sent one; retries are bounded
+// by the role's RetryBudget. Each attempt's ctx is bounded by CallTimeout
+// and by the caller's ctx, and is cancelled when the node leaves.
+//
+// It fails at once, without a call and without asking etcd, with an error
+// wrapping ErrServiceUnavailable when no node is available, with
+// ErrAllNodesUnhealthy when every available node's breaker refuses the
+// call (and PanicMode is off), and with ErrOverloaded
+// (codes.ResourceExhausted) when every node's bulkhead turned it away.
 //
 // When the caller's ctx ends Invoke returns at once with an error that
 // errors.Is ctx's error and converts to codes.Canceled or
@@ -37,25 +45,15 @@ func (m *Manager) Invoke(ctx context.Context, role string, call func(ctx context
 	if v == nil || len(v.ids) == 0 {
 		return m.fastFail(role, s.unavailable(v, role))
 	}
-	return m.invoke(ctx, role, call, func(t *tries) (*Client, bool) {
-		v := m.reg.load().roles[role]
-		if v == nil || len(v.ids) == 0 {
-			return nil, false
-		}
-		if id, ok := v.bal.Pick(v.ids, t.tried); ok {
-			return v.client(id), false
-		}
-		// Every available node was tried: one that may be tried again.
-		if id, ok := v.bal.Pick(v.ids, t.excluded); ok {
-			return v.client(id), true
-		}
-		return nil, false
-	})
+	return m.invoke(ctx, target{role: role, budget: v.shared.budget}, call)
 }
 
 // InvokeNode is Invoke with one node: every attempt goes to nodeID, each
-// retry after CallBackoff. It fails at once with a *NodeError wrapping
-// ErrServiceUnavailable when the node is not available.
+// retry after CallBackoff (or the server's pushback). It fails at once
+// with a *NodeError wrapping ErrServiceUnavailable when the node is not
+// available, ErrCircuitOpen when its breaker refuses the call, and
+// ErrOverloaded when its bulkhead does. The ejection cap and PanicMode do
+// not apply.
 func (m *Manager) InvokeNode(ctx context.Context, nodeID int64, call func(ctx context.Context, c *Client) error) error {
 	s := m.reg.load()
 	c := s.nodes[nodeID]
@@ -66,13 +64,7 @@ func (m *Manager) InvokeNode(ctx context.Context, nodeID int64, call func(ctx co
 		}
 		return m.fastFail(m.reg.roleOf(nodeID), err)
 	}
-	return m.invoke(ctx, c.role, call, func(t *tries) (*Client, bool) {
-		c := m.reg.load().nodes[nodeID]
-		if c == nil || t.excluded(nodeID) {
-			return nil, false
-		}
-		return c, len(t.ids) > 0
-	})
+	return m.invoke(ctx, target{role: c.role, node: nodeID, budget: c.shared.budget}, call)
 }
 
 func (m *Manager) fastFail(role string, err error) error {
@@ -81,47 +73,57 @@ func (m *Manager) fastFail(role string, err error) error {
 	return err
 }
 
-// tries is what one Invoke has tried.
-type tries struct {
-	ids  []int64 // nodes tried
-	gone []int64 // nodes not to try again
+// target is where the attempts of one call may go: any node of role, or
+// only node.
+type target struct {
+	role   string
+	node   int64 // 0: any node of role
+	budget *retryBudget
 }
 
-func (t *tries) tried(id int64) bool    { return slices.Contains(t.ids, id) }
-func (t *tries) excluded(id int64) bool { return slices.Contains(t.gone, id) }
-
-// invoke runs the attempts; pick returns the next node, and whether it was
-// tried before (then a backoff comes first), or nil when there is none.
-func (m *Manager) invoke(ctx context.Context, role string, fn callFunc, pick func(*tries) (*Client, bool)) (err error) {
-	defer func() { m.metrics.call(role, status.Code(err)) }()
+// invoke runs the attempts of one call.
+func (m *Manager) invoke(ctx context.Context, tg target, fn callFunc) (err error) {
+	defer func() { m.metrics.call(tg.role, status.Code(err)) }()
+	tg.budget.deposit()
 	var (
 		t           tries
 		last        error
+		a           *attemptCtx // the last attempt's
 		sameRetries int
 	)
-	for attempt := 1; attempt <= m.cfg.CallAttempts; attempt++ {
+	for attempt := 1; ; attempt++ {
 		if expired(ctx) {
 			return newCallerError(ctx, last)
 		}
-		c, same := pick(&t)
-		if c != nil && same {
-			sameRetries++
-			if !m.wait(ctx, m.cfg.CallBackoff.Backoff(sameRetries, rand.Float64())) {
+		if attempt > 1 {
+			if attempt > m.cfg.CallAttempts {
+				return last
+			}
+			wait, ok := m.retryWait(ctx, tg, &t, a, &sameRetries)
+			if !ok {
+				return last
+			}
+			if !m.wait(ctx, wait) {
 				if expired(ctx) {
 					return newCallerError(ctx, last)
 				}
 				return last // the next attempt would end past the deadline
 			}
-			c, _ = pick(&t) // the set may have changed during the wait
 		}
-		if c == nil {
-			if last != nil {
+		c, adm, err := m.choose(ctx, tg, &t)
+		if err != nil {
+			switch {
+			case expired(ctx):
+				return newCallerError(ctx, last)
+			case last != nil:
 				return last
+			case errors.Is(err, ErrAllNodesUnhealthy) || errors.Is(err, ErrCircuitOpen):
+				m.metrics.unhealthyFails.WithLabelValues(tg.role).Inc()
 			}
-			return unavailableForRole(role)
+			return err
 		}
-		m.metrics.attempts.WithLabelValues(role).Inc()
-		err := m.attempt(ctx, c, fn)
+		m.metrics.attempts.WithLabelValues(tg.role).Inc()
+		a, err = m.attempt(ctx, c, adm, fn)
 		if err == nil {
 			return nil
 		}
@@ -137,13 +139,147 @@ func (m *Manager) invoke(ctx context.Context, role string, fn callFunc, pick fun
 		}
 		t.ids = append(t.ids, c.id)
 	}
-	return last
 }
 
-// attempt makes one attempt on c. It is where per-node admission and
-// recording happen: the balancer counts the attempt in flight; the node's
-// circuit breaker, bulkhead and the retry budget hook in here.
-func (m *Manager) attempt(ctx context.Context, c *Client, fn callFunc) error {
+// retryWait decides whether a retry may follow the attempt a, and how
+// long to wait before it: the server's pushback when it sent one (a
+// negative or malformed one forbids the retry), else CallBackoff when the
+// only node left is one tried before, else nothing. The retry must find a
+// node and fit in the role's retry budget.
+func (m *Manager) retryWait(ctx context.Context, tg target, t *tries, a *attemptCtx, sameRetries *int) (time.Duration, bool) {
+	pushback, hasPushback, stop := a.retryDelay()
+	if stop {
+		m.metrics.pushbackStops.WithLabelValues(tg.role).Inc()
+		return 0, false
+	}
+	c, same := m.peek(tg, t)
+	if c == nil {
+		return 0, false
+	}
+	if !tg.budget.withdraw() {
+		m.metrics.budgetExhausted.WithLabelValues(tg.role).Inc()
+		return 0, false
+	}
+	switch {
+	case hasPushback:
+		m.metrics.pushbackWaits.WithLabelValues(tg.role).Inc()
+		return pushback, true
+	case same:
+		*sameRetries++
+		return m.cfg.CallBackoff.Backoff(*sameRetries, rand.Float64()), true
+	}
+	return 0, true
+}
+
+// peek returns the node the next attempt would go to, and whether it was
+// tried before, without asking its breaker or bulkhead; nil when there is
+// none.
+func (m *Manager) peek(tg target, t *tries) (*Client, bool) {
+	if err := m.replan(tg, t); err != nil {
+		return nil, false
+	}
+	return m.pick(tg, t)
+}
+
+// replan loads the current snapshot of the role and plans the route on it.
+func (m *Manager) replan(tg target, t *tries) error {
+	if tg.node != 0 {
+		return nil
+	}
+	v := m.reg.load().roles[tg.role]
+	if v == nil || len(v.ids) == 0 {
+		t.view, t.plan = nil, nil
+		return unavailableForRole(tg.role)
+	}
+	plan, err := m.planRoute(v)
+	t.view, t.plan = v, plan
+	if err != nil {
+		t.unhealthy = true
+	}
+	return err
+}
+
+// pick returns the next node for tg: one not tried yet, or else one tried
+// before (same), or nil.
+func (m *Manager) pick(tg target, t *tries) (c *Client, same bool) {
+	if tg.node != 0 {
+		c := m.reg.load().nodes[tg.node]
+		if c == nil || t.skip(tg.node) {
+			return nil, false
+		}
+		return c, len(t.ids) > 0
+	}
+	v := t.view
+	if v == nil {
+		return nil, false
+	}
+	var exclude func(int64) bool
+	if !t.pristine() {
+		exclude = t.skipTried
+	}
+	if id, ok := v.bal.Pick(v.ids, exclude); ok {
+		return v.client(id), false
+	}
+	if len(t.ids) == 0 {
+		return nil, false
+	}
+	if id, ok := v.bal.Pick(v.ids, t.skip); ok {
+		return v.client(id), true
+	}
+	return nil, false
+}
+
+// choose picks the node of the next attempt and has its breaker and
+// bulkhead admit the call. A node that turns the call away is skipped for
+// the rest of the call, and another is picked.
+func (m *Manager) choose(ctx context.Context, tg target, t *tries) (*Client, admission, error) {
+	if err := m.replan(tg, t); err != nil {
+		return nil, admission{}, err
+	}
+	for {
+		c, _ := m.pick(tg, t)
+		if c == nil {
+			return nil, admission{}, t.noNode(tg)
+		}
+		adm, why, err := m.admit(ctx, c, t.bypass(c.id))
+		switch why {
+		case admitted:
+			return c, adm, nil
+		case refusedCaller:
+			return nil, admission{}, err
+		case refusedBulkhead:
+			t.overloaded = true
+		case refusedBreaker:
+			t.unhealthy = true
+		}
+		t.refused = append(t.refused, c.id)
+	}
+}
+
+// noNode is the error of a call that found no node to admit it.
+func (t *tries) noNode(tg target) error {
+	var err error
+	switch {
+	case t.overloaded:
+		err = ErrOverloaded
+	case t.unhealthy && tg.node != 0:
+		err = ErrCircuitOpen
+	case t.unhealthy:
+		err = ErrAllNodesUnhealthy
+	default:
+		err = ErrServiceUnavailable
+	}
+	if tg.node != 0 {
+		return nodeErr(tg.node, err)
+	}
+	return errors.Wrapf(err, "role %q", tg.role)
+}
+
+// attempt makes one attempt on c, admitted with adm, and records its
+// result with the balancer, the breaker (classified with the caller's
+// ctx) and the node's statistics. It returns the attempt's context, which
+// holds the server's retry pushback, if any.
+func (m *Manager) attempt(ctx context.Context, c *Client, adm admission, fn callFunc) (*attemptCtx, error) {
 	var bc balancer.Call
 	if c.bal != nil {
 		bc = c.bal.Start(c.id)
@@ -152,14 +288,24 @@ func (m *Manager) attempt(ctx context.Context, c *Client, fn callFunc) error {
 	actx, cancel := withTimeout(ctx, m.clock, m.cfg.CallTimeout)
 	defer cancel()
 	bctx, release := c.bind(actx)
-	err := c.outcome(bctx, fn(bctx, c))
+	a := newAttemptCtx(bctx)
+	err := c.outcome(bctx, fn(a, c))
 	release()
 	timedOut := err != nil && expired(actx) && !expired(ctx) && !errors.Is(err, ErrNodeGone)
-	bc.Done(m.clock.Since(start), err)
+	latency := m.clock.Since(start)
+	bc.Done(latency, err)
+	o := breakerOutcome(c, err, ctx)
+	adm.done(c, o)
+	if o != breaker.Excluded {
+		c.health.observe(latency)
+	}
+	if o == breaker.Failure {
+		c.health.lastFail.Store(&failure{at: m.clock.Now(), err: err.Error()})
+	}
 	if timedOut {
 		err = errors.Mark(err, errAttemptTimeout)
 	}
-	return err
+	return a, err
 }
 
 type retryKind int

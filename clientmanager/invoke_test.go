@@ -274,7 +274,7 @@ func TestInvokeRetriesSameNodeAfterBackoff(t *testing.T) {
 		clock.Advance(callTimeout)
 		<-a.ctx.Done()
 		if i < 2 {
-			require.NoError(t, clock.BlockUntilContext(ctx, 1))
+			require.NoError(t, clock.BlockUntilContext(ctx, 1+managerTimers))
 			clock.Advance(backoffs[i+1])
 		}
 	}

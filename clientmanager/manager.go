@@ -99,9 +99,13 @@ func (m *Manager) AddDependency(name string) error {
 	if err != nil {
 		return errors.Wrapf(err, "clientmanager: watch %q", name)
 	}
-	r := &role{m: m, name: name, bal: bal, w: w, log: m.log.With(zap.String("role", name))}
+	shared := &roleShared{budget: newRetryBudget(m.cfg.RetryBudget, m.clock)}
+	r := &role{m: m, name: name, bal: bal, shared: shared, w: w, log: m.log.With(zap.String("role", name))}
+	if len(m.roles) == 0 {
+		m.goFunc(m.refreshBreakers)
+	}
 	m.roles[name] = r
-	m.reg.addRole(name, bal)
+	m.reg.addRole(name, bal, shared)
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()

@@ -60,7 +60,10 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 	ss.put(session.Session{ServerID: 2, ServerName: testRole, Address: hole})
 	before := goleak.IgnoreCurrent()
 
-	m, err := New(member.Client, testConfig())
+	// The manager's own etcd client, closed before the check: the etcd
+	// client ends its watch streams asynchronously.
+	cli := etcdtest.NewClient(t, member.Endpoint())
+	m, err := New(cli, testConfig())
 	require.NoError(t, err)
 	require.NoError(t, m.AddDependency(testRole))
 	require.Eventually(t, func() bool { return m.IsOnline(1) }, testTimeout, time.Millisecond)
@@ -73,6 +76,7 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 	require.ErrorIs(t, <-inflight, ErrNodeGone, "Close cancels calls in flight")
 	for range watch {
 	}
+	require.NoError(t, cli.Close())
 	require.NoError(t, goleak.Find(append([]goleak.Option{before}, etcdtest.LeakOptions()...)...))
 }
 

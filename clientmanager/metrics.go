@@ -13,12 +13,25 @@ import (
 //	clientmanager_calls_total{role,code}        Invoke and InvokeNode calls, by final gRPC code
 //	clientmanager_call_attempts_total{role}     attempts made by those calls
 //	clientmanager_fast_fails_total{role}        calls refused at once: no node available
+//	clientmanager_unhealthy_fails_total{role}   calls refused at once: ErrAllNodesUnhealthy
+//	clientmanager_breaker_transitions_total{role,to}  circuit breaker state changes; to closed|open|half-open
+//	clientmanager_bulkhead_rejections_total{role}     attempts a node's bulkhead turned away (full or MaxWait)
+//	clientmanager_retry_budget_exhausted_total{role}  retries not made because the role's budget was spent
+//	clientmanager_pushback_waits_total{role}          retries that waited for a server's retry pushback
+//	clientmanager_pushback_stops_total{role}          retries not made because the server's pushback said so
 type metrics struct {
 	dials     *prometheus.CounterVec
 	nodes     *prometheus.GaugeVec
 	calls     *prometheus.CounterVec
 	attempts  *prometheus.CounterVec
 	fastFails *prometheus.CounterVec
+
+	unhealthyFails     *prometheus.CounterVec
+	breakerTransitions *prometheus.CounterVec
+	bulkheadRejections *prometheus.CounterVec
+	budgetExhausted    *prometheus.CounterVec
+	pushbackWaits      *prometheus.CounterVec
+	pushbackStops      *prometheus.CounterVec
 }
 
 // newMetrics makes the collectors and registers them with reg (nil: not
@@ -35,11 +48,23 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		calls:     counter("calls_total", "Calls made with Invoke or InvokeNode, by final gRPC code.", "role", "code"),
 		attempts:  counter("call_attempts_total", "Attempts made by Invoke and InvokeNode.", "role"),
 		fastFails: counter("fast_fails_total", "Calls refused at once because no node was available.", "role"),
+
+		unhealthyFails: counter("unhealthy_fails_total",
+			"Calls refused at once because every available node's circuit breaker refused them.", "role"),
+		breakerTransitions: counter("breaker_transitions_total", "Circuit breaker state changes, by new state.", "role", "to"),
+		bulkheadRejections: counter("bulkhead_rejections_total",
+			"Attempts turned away by a node's bulkhead (queue full or wait too long).", "role"),
+		budgetExhausted: counter("retry_budget_exhausted_total",
+			"Retries not made because the role's retry budget was spent.", "role"),
+		pushbackWaits: counter("pushback_waits_total", "Retries that waited for a server's retry pushback.", "role"),
+		pushbackStops: counter("pushback_stops_total",
+			"Retries not made because a server's retry pushback was negative or malformed.", "role"),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.dials, m.nodes, m.calls, m.attempts, m.fastFails} {
+	for _, c := range []prometheus.Collector{m.dials, m.nodes, m.calls, m.attempts, m.fastFails,
+		m.unhealthyFails, m.breakerTransitions, m.bulkheadRejections, m.budgetExhausted, m.pushbackWaits, m.pushbackStops} {
 		if err := reg.Register(c); err != nil {
 			return nil, errors.Wrap(err, "clientmanager: register metrics")
 		}

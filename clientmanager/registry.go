@@ -16,14 +16,16 @@ import (
 
 // nodeState is what the manager knows about one incarnation of a node,
 // beside its session: the state of its connection and whether call sites
-// may use it. The per-node resilience that comes next (its circuit breaker
-// and bulkhead) lives here too. Fields are guarded by the registry's mutex.
+// may use it. Fields are guarded by the registry's mutex. The node's
+// resilience (breaker, bulkhead, call statistics) lives in the Client, in
+// lock-free structures of its own.
 type nodeState struct {
 	state     NodeState // Connecting, Online, Suspect, Unreachable or Gone
 	lastErr   error
 	since     time.Time
 	available bool // in the snapshot
 	removed   bool // left the registry for good
+	brkDown   bool // its breaker is not closed: counted in roleShared.notClosed
 }
 
 // snapshot is the immutable view read by call sites.
@@ -36,6 +38,7 @@ type snapshot struct {
 // roleView is one role's available clients, ordered by ServerID.
 type roleView struct {
 	bal         balancer.Balancer
+	shared      *roleShared
 	clients     []*Client
 	ids         []int64
 	unavailable error // returned when ids is empty
@@ -44,6 +47,7 @@ type roleView struct {
 // roleState is the mutable state of a role behind its view.
 type roleState struct {
 	bal         balancer.Balancer
+	shared      *roleShared
 	unavailable error
 	avail       map[int64]*Client
 }
@@ -77,13 +81,13 @@ func newRegistry(clock clockwork.Clock, m *metrics) *registry {
 func (r *registry) load() *snapshot { return r.snap.Load() }
 
 // addRole makes role known, with no node yet.
-func (r *registry) addRole(role string, bal balancer.Balancer) {
+func (r *registry) addRole(role string, bal balancer.Balancer, shared *roleShared) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.roles[role]; ok {
 		return
 	}
-	r.roles[role] = &roleState{bal: bal, unavailable: unavailableForRole(role), avail: make(map[int64]*Client)}
+	r.roles[role] = &roleState{bal: bal, shared: shared, unavailable: unavailableForRole(role), avail: make(map[int64]*Client)}
 	r.publishRole(role, 0, nil)
 }
 
@@ -148,6 +152,7 @@ func (r *registry) remove(c *Client) transition {
 	from := displayState(c)
 	c.node.state, c.node.since = NodeGone, r.clock.Now()
 	c.node.removed = true
+	r.setBreakerDownLocked(c, false)
 	t := r.changedLocked(c, from)
 	r.metrics.nodeState(c.role, NodeGone, noState)
 	if r.members[c.id] == c {
@@ -214,7 +219,7 @@ func (r *registry) publishRole(role string, id int64, ev *ClientEvent) {
 }
 
 func buildView(rs *roleState) *roleView {
-	v := &roleView{bal: rs.bal, unavailable: rs.unavailable}
+	v := &roleView{bal: rs.bal, shared: rs.shared, unavailable: rs.unavailable}
 	if len(rs.avail) == 0 {
 		return v
 	}
@@ -267,6 +272,48 @@ func displayState(c *Client) NodeState {
 		return NodeStopping
 	}
 	return c.node.state
+}
+
+// breakerChanged records whether c's breaker is closed; a removed node's
+// late transitions are ignored.
+func (r *registry) breakerChanged(c *Client, down bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !c.node.removed {
+		r.setBreakerDownLocked(c, down)
+	}
+}
+
+func (r *registry) setBreakerDownLocked(c *Client, down bool) {
+	if c.node.brkDown == down || c.shared == nil {
+		return
+	}
+	c.node.brkDown = down
+	if down {
+		c.shared.notClosed.Add(1)
+	} else {
+		c.shared.notClosed.Add(-1)
+	}
+}
+
+// roleMembers appends to dst every listed node of role ("" for every
+// role) and returns it.
+func (r *registry) roleMembers(dst []*Client, role string) []*Client {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.members {
+		if role == "" || c.role == role {
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// hasRole reports whether role is a dependency.
+func (r *registry) hasRole(role string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.roles[role] != nil
 }
 
 // roleOf returns the role of a listed node, or "" when it is not listed.

@@ -12,11 +12,12 @@ import (
 // role is one dependency: the session watcher of the role and the
 // goroutine that turns its events into connectors.
 type role struct {
-	m    *Manager
-	name string
-	bal  balancer.Balancer
-	w    *session.Watcher
-	log  *zap.Logger
+	m      *Manager
+	name   string
+	bal    balancer.Balancer
+	shared *roleShared
+	w      *session.Watcher
+	log    *zap.Logger
 }
 
 // run consumes the watcher's events until ctx ends or the watcher closes.

@@ -35,6 +35,12 @@ var ErrInvalidService = errors.New("clientmanager: standalone: invalid service r
 // grpc.SetHeader, grpc.SetTrailer, grpc.Header and grpc.Trailer work. Other
 // call options are ignored. Unlike over a network, the handler's context
 // also carries the caller's context values.
+//
+// A method that is not registered fails with codes.Unimplemented, as does a
+// unary method called with NewStream or a stream called with Invoke. Unary
+// handlers run in the caller's goroutine; stream handlers in a goroutine
+// owned by the connection. Closing a connection cancels its calls in flight
+// and later calls fail with codes.Canceled, as on a closed grpc.ClientConn.
 type Standalone struct {
 	unary  grpc.UnaryServerInterceptor  // chained; nil when none
 	stream grpc.StreamServerInterceptor // chained; nil when none

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/coordkit/clientmanager/clientmanager/breaker"
 )
 
 // NodeState is where a node stands, as Status reports it.
@@ -65,6 +67,26 @@ type NodeStatus struct {
 	LastError string
 	// Since is when State began.
 	Since time.Time
+
+	// Breaker is the state of the node's circuit breaker.
+	Breaker breaker.State
+	// BreakerSince is when the breaker last left the closed state; zero
+	// while it is closed.
+	BreakerSince time.Time
+	// Queued is the number of calls waiting for a slot of the node's
+	// bulkhead; BulkheadInFlight the number holding one.
+	Queued, BulkheadInFlight int
+	// LatencyEWMA is the exponentially weighted moving average (weight 0.2
+	// for the newest) of the node's attempt latencies; zero before the
+	// first attempt.
+	LatencyEWMA time.Duration
+	// ConsecutiveFailures is the number of failures its breaker recorded
+	// in a row.
+	ConsecutiveFailures int
+	// LastFailure and LastFailureError are the time and error of the last
+	// attempt the breaker counted as a failure; zero and empty if none.
+	LastFailure      time.Time
+	LastFailureError string
 }
 
 // Status returns every node of every dependency, ordered by role then
@@ -72,7 +94,9 @@ type NodeStatus struct {
 func (m *Manager) Status() []NodeStatus {
 	m.reg.mu.Lock()
 	out := make([]NodeStatus, 0, len(m.reg.members))
+	clients := make(map[int64]*Client, len(m.reg.members))
 	for _, c := range m.reg.members {
+		clients[c.id] = c
 		s := c.Session()
 		ns := NodeStatus{
 			NodeID:   c.id,
@@ -89,8 +113,33 @@ func (m *Manager) Status() []NodeStatus {
 		out = append(out, ns)
 	}
 	m.reg.mu.Unlock()
+	// The breakers are read after the lock is dropped: a read may
+	// transition a breaker, and its listener takes the lock.
+	for i := range out {
+		c := clients[out[i].NodeID]
+		fillResilience(&out[i], c)
+	}
 	slices.SortFunc(out, func(a, b NodeStatus) int {
 		return cmp.Or(cmp.Compare(a.Role, b.Role), cmp.Compare(a.NodeID, b.NodeID))
 	})
 	return out
+}
+
+// fillResilience sets the breaker, bulkhead and call statistics of ns.
+func fillResilience(ns *NodeStatus, c *Client) {
+	if c.brk == nil {
+		return
+	}
+	snap := c.brk.Snapshot()
+	ns.Breaker = snap.State
+	ns.ConsecutiveFailures = snap.ConsecutiveFailures
+	if since := c.health.downSince.Load(); since != 0 && snap.State != breaker.StateClosed {
+		ns.BreakerSince = time.Unix(0, since)
+	}
+	st := c.bh.Stats()
+	ns.Queued, ns.BulkheadInFlight = st.Queued, st.InFlight
+	ns.LatencyEWMA = c.health.latency()
+	if f := c.health.lastFail.Load(); f != nil {
+		ns.LastFailure, ns.LastFailureError = f.at, f.err
+	}
 }

@@ -78,7 +78,10 @@ func TestWatchClientsClosedOnClose(t *testing.T) {
 
 // registryNode puts a node straight into m's registry, with no connector.
 func registryNode(m *Manager, bal balancer.Balancer, id int64) *Client {
-	c := newClient(session.Session{ServerID: id, ServerName: testRole, Address: "192.0.2.1:9"}, bal)
+	m.reg.mu.Lock()
+	shared := m.reg.roles[testRole].shared
+	m.reg.mu.Unlock()
+	c := m.newNodeClient(session.Session{ServerID: id, ServerName: testRole, Address: "192.0.2.1:9"}, bal, shared, m.log)
 	c.setConn(newFakeConn())
 	m.reg.addMember(c)
 	return c
@@ -91,7 +94,7 @@ func newRegistryManager(t testing.TB) (*Manager, balancer.Balancer) {
 	t.Cleanup(func() { _ = m.Close() })
 	bal, err := balancer.New(balancer.DefaultConfig())
 	require.NoError(t, err)
-	m.reg.addRole(testRole, bal)
+	m.reg.addRole(testRole, bal, &roleShared{budget: newRetryBudget(m.cfg.RetryBudget, m.clock)})
 	return m, bal
 }
 

@@ -50,6 +50,7 @@ func (r *Registration) install(inc *incarnation, again bool) {
 	r.mu.Lock()
 	r.cur = inc
 	r.sess.LeaseID = int64(inc.lease)
+	r.leaseID.Store(int64(inc.lease))
 	r.lease = inc.lease
 	if r.lostClosed {
 		r.lost, r.lostClosed = make(chan struct{}), false

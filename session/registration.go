@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/errors"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -46,6 +47,11 @@ type Registration struct {
 	// writeSem serialises the writes of session values (put, take-over,
 	// MarkStopping), so a value written never misses Stopping.
 	writeSem chan struct{}
+
+	// serverID and leaseID mirror sess for Identity, which is on the path
+	// of every incoming call and takes no lock.
+	serverID atomic.Int64
+	leaseID  atomic.Int64
 
 	mu         sync.Mutex
 	sess       Session          // ServerID and the current incarnation's LeaseID
@@ -134,7 +140,7 @@ func validateSession(s Session) error {
 
 func newRegistration(cli *clientv3.Client, s Session, cfg Config, o options) *Registration {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Registration{
+	r := &Registration{
 		cli:      cli,
 		cfg:      cfg,
 		o:        o,
@@ -150,10 +156,20 @@ func newRegistration(cli *clientv3.Client, s Session, cfg Config, o options) *Re
 		done:     make(chan struct{}),
 		closed:   make(chan struct{}),
 	}
+	r.serverID.Store(s.ServerID)
+	return r
 }
 
 // Session returns the registered record: ServerID and the current
 // incarnation's LeaseID filled, Stopping once MarkStopping was called.
+// Identity returns the ServerID and the current incarnation's LeaseID
+// without a lock or an allocation, for per-call identity checks.
+func (r *Registration) Identity() (serverID, leaseID int64) {
+	return r.serverID.Load(), r.leaseID.Load()
+}
+
+// Session returns the registered record: ServerID and the current
+// incarnation's LeaseID filled.
 func (r *Registration) Session() Session {
 	r.mu.Lock()
 	defer r.mu.Unlock()

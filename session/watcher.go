@@ -102,10 +102,16 @@ func NewWatcher(cli *clientv3.Client, cfg Config, wc WatchConfig, opts ...Option
 }
 
 // Subscribe returns a channel that first receives the current set as
-// EventAdd (once synced), then every change. Changes a slow reader has not
-// taken yet coalesce to each process's latest state (see EventType); a
-// slow reader never delays the watcher or other subscribers. The channel
-// is closed when ctx ends or the watcher is closed.
+// EventAdd (once synced), then every change, each with its revision. The
+// channel is closed when ctx ends or the watcher is closed.
+//
+// A slow reader never delays the watcher or other subscribers: changes it
+// has not taken yet coalesce to each process's latest state. A pending Add
+// then Update arrives as one Add with the latest record; an Add then Del of
+// a process this subscriber never saw arrives as nothing; a Del then Add
+// of a process it saw arrives as one Update with the new record (compare
+// LeaseID to tell a new incarnation). Events of one process keep their
+// order, and revisions never decrease along the channel.
 func (w *Watcher) Subscribe(ctx context.Context) <-chan Event { return w.hub.subscribe(ctx) }
 
 // Synced is closed after the first successful list.

@@ -46,7 +46,7 @@ func TestWatcherThroughClusterFaults(t *testing.T) {
 	const role = "querynode"
 
 	var regs []*Registration
-	t.Cleanup(func() {
+	closeRegs := func() {
 		var wg sync.WaitGroup
 		for _, r := range regs {
 			wg.Add(1)
@@ -58,7 +58,8 @@ func TestWatcherThroughClusterFaults(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-	})
+	}
+	t.Cleanup(closeRegs)
 	register := func(cfg Config, host int) Session {
 		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 		defer cancel()
@@ -137,6 +138,14 @@ func TestWatcherThroughClusterFaults(t *testing.T) {
 		require.Equal(t, s.LeaseID, o.v.seen[id].LeaseID, "long session %d kept its lease", id)
 	}
 	require.Len(t, o.v.seen, 4)
+
+	// The members restarted above are stopped first by the cleanups, and a
+	// member's stop waits for the client streams it serves: end them now.
+	require.NoError(t, w.Close())
+	closeRegs()
+	for _, p := range proxies {
+		p.Down(t)
+	}
 }
 
 // delObserver reads a subscription and fails on a Del of a process in keep,

@@ -58,8 +58,8 @@ func DefaultWatchConfig(role string) WatchConfig {
 
 // Validate reports the first field that is out of range.
 func (c WatchConfig) Validate() error {
-	if err := validRole(c.Role); err != nil {
-		return errors.Wrap(err, "session: WatchConfig.Role")
+	if validRole(c.Role) != nil {
+		return errors.Newf("session: Role (%q) must be non-empty, without '/' or spaces, and not \"id\"", c.Role)
 	}
 	if _, err := parseVersionRange(c.VersionRange); err != nil {
 		return err

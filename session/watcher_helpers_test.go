@@ -102,11 +102,12 @@ func next(t testing.TB, ch <-chan Event) Event {
 
 // view folds events into the set a subscriber sees, checking that every
 // Add is of an unseen process, every Update and Del of a seen one, and
-// that revisions never decrease per process.
+// that revisions never decrease along the channel.
 type view struct {
 	t    testing.TB
 	seen map[int64]Session
 	rev  map[int64]int64
+	last int64
 }
 
 func newView(t testing.TB) *view {
@@ -130,8 +131,8 @@ func (v *view) apply(ev Event) {
 	default:
 		v.t.Fatalf("unknown event type %v", ev.Type)
 	}
-	require.GreaterOrEqual(v.t, ev.Revision, v.rev[id], "revision of %d went back", id)
-	v.rev[id] = ev.Revision
+	require.GreaterOrEqual(v.t, ev.Revision, v.last, "revision went back at %d", id)
+	v.rev[id], v.last = ev.Revision, ev.Revision
 }
 
 // ids returns the ServerIDs of sessions, in order.

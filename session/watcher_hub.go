@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"maps"
 	"slices"
@@ -69,8 +70,8 @@ func (h *hub) subscribe(ctx context.Context) <-chan Event {
 		close(s.out)
 		return s.out
 	}
-	for _, id := range slices.Sorted(maps.Keys(h.current)) {
-		s.push(h.current[id])
+	for _, ev := range h.snapshot() {
+		s.push(ev)
 	}
 	h.subs[s] = struct{}{}
 	h.wg.Add(1)
@@ -83,6 +84,24 @@ func (h *hub) subscribe(ctx context.Context) <-chan Event {
 	}()
 	s.signal()
 	return s.out
+}
+
+// snapshot returns the visible set as Adds in the order of their
+// revisions (then ServerIDs), so that revisions never decrease along a
+// subscriber's channel; the caller holds h.mu.
+func (h *hub) snapshot() []Event {
+	evs := make([]Event, 0, len(h.current))
+	for _, ev := range h.current {
+		ev.Type = EventAdd
+		evs = append(evs, ev)
+	}
+	slices.SortFunc(evs, func(a, b Event) int {
+		if c := cmp.Compare(a.Revision, b.Revision); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Session.ServerID, b.Session.ServerID)
+	})
+	return evs
 }
 
 // sessions returns the visible set sorted by ServerID.

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/coordkit/clientmanager/internal/etcdtest"
 	"github.com/coordkit/clientmanager/retry"
@@ -173,7 +175,8 @@ func TestWatcherSkipsBadValues(t *testing.T) {
 	for i, b := range bad[:3] {
 		put(t, m.Client, cfg.Key(role, int64(i+1)), []byte(b.val))
 	}
-	w := newWatcher(t, m.Client, cfg, fastWatchConfig(role), WithMetrics(metrics))
+	core, logs := observer.New(zap.WarnLevel)
+	w := newWatcher(t, m.Client, cfg, fastWatchConfig(role), WithMetrics(metrics), WithLogger(zap.New(core)))
 	waitSynced(t, w)
 	ch := w.Subscribe(context.Background())
 	for i, b := range bad[3:] {
@@ -185,6 +188,7 @@ func TestWatcherSkipsBadValues(t *testing.T) {
 	require.Equal(t, EventAdd, ev.Type)
 	require.Equal(t, int64(50), ev.Session.ServerID, "valid sessions are still delivered")
 	require.Equal(t, float64(len(bad)), value(t, metrics.MalformedSkip.WithLabelValues(role)))
+	require.Equal(t, len(bad), logs.FilterMessage("skipping malformed session value").Len(), "one warning per value")
 
 	// A value that turns malformed is that key gone.
 	put(t, m.Client, cfg.Key(role, 50), []byte("garbage"))

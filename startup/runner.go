@@ -5,11 +5,13 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/errors"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/coordkit/clientmanager/clientmanager"
 	"github.com/coordkit/clientmanager/session"
@@ -113,6 +115,9 @@ func (r *Runner) ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(r.gate.unary, clientmanager.IdentityUnaryServerInterceptor(r.identity)),
 		grpc.ChainStreamInterceptor(r.gate.stream, clientmanager.IdentityStreamServerInterceptor(r.identity)),
+		// The manager's clients ping every 10 s even when idle; a server that
+		// enforced grpc's default (5 min) would close them as abusive.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}
 }
 
@@ -121,7 +126,9 @@ func (r *Runner) ServerOptions() []grpc.ServerOption {
 // etcd's lease IDs are positive.
 func (r *Runner) identity() session.Session {
 	if reg := r.reg.Load(); reg != nil {
-		return reg.Session()
+		// The check reads only the two ids: no copy of the labels per call.
+		id, lease := reg.Identity()
+		return session.Session{ServerID: id, LeaseID: lease}
 	}
 	s := *r.pre.Load()
 	s.LeaseID = -1
@@ -136,7 +143,9 @@ func (r *Runner) State() State { return r.m.current() }
 // Run serves on.
 func (r *Runner) Session() session.Session {
 	if reg := r.reg.Load(); reg != nil {
-		return reg.Session()
+		// The check reads only the two ids: no copy of the labels per call.
+		id, lease := reg.Identity()
+		return session.Session{ServerID: id, LeaseID: lease}
 	}
 	return *r.pre.Load()
 }

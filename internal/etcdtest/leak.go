@@ -7,6 +7,13 @@ import "go.uber.org/goleak"
 // goleak.VerifyTestMain in packages that use this one.
 func LeakOptions() []goleak.Option {
 	return []goleak.Option{
+		// A stopped member's peer HTTP connections (raft transport) end a
+		// few seconds after Close, on their own idle timers. The module
+		// itself runs no HTTP server or client, so these are etcd's.
+		goleak.IgnoreAnyFunction("net/http.(*conn).serve"),
+		goleak.IgnoreAnyFunction("net/http.(*connReader).backgroundRead"),
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
 		// glog/klog-style flush daemons and the OpenCensus/otel workers
 		// that etcd's dependencies start once per process.
 		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),

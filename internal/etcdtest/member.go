@@ -29,6 +29,7 @@ type Member struct {
 	peerPort       int
 	initialCluster string
 	etcd           *embed.Etcd
+	cleanup        bool
 }
 
 // Start runs a single-member cluster and returns it once it serves.
@@ -76,7 +77,13 @@ func (m *Member) start(t testing.TB) {
 		t.Fatalf("etcdtest: start member %s: %v", m.name, err)
 	}
 	m.etcd = e
-	t.Cleanup(func() { m.stop() })
+	if !m.cleanup {
+		// Registered once, at the first start: a member restarted mid-test
+		// must still be stopped after the clients created before it, as
+		// t.Cleanup runs last-in first-out.
+		m.cleanup = true
+		t.Cleanup(func() { m.stop() })
+	}
 }
 
 func waitReady(t testing.TB, ms ...*Member) {

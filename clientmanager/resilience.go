@@ -1,0 +1,166 @@
+package clientmanager
+
+import (
+	"context"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/errors"
+	"go.uber.org/zap"
+
+	"github.com/coordkit/clientmanager/clientmanager/balancer"
+	"github.com/coordkit/clientmanager/clientmanager/breaker"
+	"github.com/coordkit/clientmanager/clientmanager/bulkhead"
+	"github.com/coordkit/clientmanager/session"
+)
+
+// roleShared is the state of a role that every snapshot of it and every
+// Client of it share.
+type roleShared struct {
+	// notClosed counts the role's members whose breaker is not closed, as
+	// the breakers' listeners report it. Zero lets a pick skip the
+	// breakers altogether.
+	notClosed atomic.Int32
+	budget    *retryBudget
+}
+
+// nodeHealth is what the manager learned about one node from its calls.
+// Its fields are atomics, read by the router, Status and RoleHealth.
+type nodeHealth struct {
+	openedAt  atomic.Int64  // manager-clock UnixNano of the breaker's last opening; 0: never
+	downSince atomic.Int64  // manager-clock UnixNano since when the breaker is not closed; 0 while closed
+	ewma      atomic.Uint64 // float64 bits: smoothed attempt latency in ns; 0 before the first
+	lastFail  atomic.Pointer[failure]
+}
+
+// failure is the last call failure a node's breaker counted.
+type failure struct {
+	at  time.Time
+	err string
+}
+
+// ewmaWeight is the weight of the newest latency in NodeStatus.LatencyEWMA.
+const ewmaWeight = 0.2
+
+// observe folds one attempt's latency into the moving average.
+func (h *nodeHealth) observe(latency time.Duration) {
+	for {
+		old := h.ewma.Load()
+		next := float64(latency)
+		if old != 0 {
+			next = ewmaWeight*next + (1-ewmaWeight)*math.Float64frombits(old)
+		}
+		if h.ewma.CompareAndSwap(old, math.Float64bits(next)) {
+			return
+		}
+	}
+}
+
+func (h *nodeHealth) latency() time.Duration {
+	return time.Duration(math.Float64frombits(h.ewma.Load()))
+}
+
+// newNodeClient returns the Client of s's node with its circuit breaker,
+// bulkhead and, when PoolSize > 1, its connection pool.
+func (m *Manager) newNodeClient(s session.Session, bal balancer.Balancer, shared *roleShared, log *zap.Logger) *Client {
+	c := newClient(s, bal)
+	c.shared = shared
+	opts := []breaker.Option{
+		breaker.WithClock(m.clock),
+		breaker.WithLogger(log),
+		breaker.WithOnStateChange(func(from, to breaker.State) { m.breakerChanged(c, from, to) }),
+	}
+	brk, err := breaker.New(m.cfg.Breaker, opts...)
+	if err != nil { // not reached: New validated the config
+		log.Error("circuit breaker config rejected, using the defaults", zap.Error(err))
+		brk, _ = breaker.New(breaker.DefaultConfig(), opts...)
+	}
+	bh, err := bulkhead.New(m.cfg.Bulkhead, bulkhead.WithClock(m.clock))
+	if err != nil { // not reached: New validated the config
+		log.Error("bulkhead config rejected, using the defaults", zap.Error(err))
+		bh, _ = bulkhead.New(bulkhead.DefaultConfig(), bulkhead.WithClock(m.clock))
+	}
+	c.brk, c.bh = brk, bh
+	if m.cfg.PoolSize > 1 {
+		c.pool = newConnPool(m.cfg.PoolSize)
+	}
+	return c
+}
+
+// breakerChanged is the listener of every breaker. The breaker calls it
+// outside its own lock, once per transition, in order; it logged the
+// change itself (with the node's fields).
+func (m *Manager) breakerChanged(c *Client, _, to breaker.State) {
+	now := m.clock.Now().UnixNano()
+	switch to {
+	case breaker.StateOpen:
+		c.health.openedAt.Store(now)
+		c.health.downSince.CompareAndSwap(0, now)
+	case breaker.StateClosed:
+		c.health.downSince.Store(0)
+	}
+	m.metrics.breakerTransitions.WithLabelValues(c.role, to.String()).Inc()
+	m.reg.breakerChanged(c, to != breaker.StateClosed)
+}
+
+// breakerOutcome classifies an attempt's error for c's breaker with the
+// caller's context: the caller's cancellation decides nothing, the
+// attempt's own deadline is a failure. A node that left during the call
+// decides nothing either: its breaker goes with it.
+func breakerOutcome(c *Client, err error, callerCtx context.Context) breaker.Outcome {
+	if err != nil && errors.Is(err, ErrNodeGone) {
+		return breaker.Excluded
+	}
+	return c.brk.Classify(err, callerCtx)
+}
+
+// admission is what a call holds on a node while it runs.
+type admission struct {
+	tok    breaker.Token
+	permit bulkhead.Permit
+	bypass bool // sent past the breaker (ejection cap or panic): its result is not recorded
+}
+
+// refusal says why a node turned a call away before it was made.
+type refusal int
+
+const (
+	admitted        refusal = iota
+	refusedBreaker          // open, or half-open without a probe permit
+	refusedBulkhead         // queue full or MaxWait ran out
+	refusedCaller           // the caller's context ended while queued
+)
+
+// admit asks c's breaker, then its bulkhead, for one attempt. With bypass
+// set, a refusing breaker is passed over (the call goes out unrecorded).
+// The bulkhead waits in its queue at most MaxWait and never past ctx.
+func (m *Manager) admit(ctx context.Context, c *Client, bypass bool) (admission, refusal, error) {
+	tok, err := c.brk.Allow()
+	if err != nil {
+		if !bypass {
+			return admission{}, refusedBreaker, err
+		}
+		tok = breaker.Token{}
+	} else {
+		bypass = false
+	}
+	p, err := c.bh.Acquire(ctx)
+	if err != nil {
+		c.brk.Record(tok, breaker.Excluded) // frees a probe permit
+		if bulkhead.IsOverloaded(err) {
+			m.metrics.bulkheadRejections.WithLabelValues(c.role).Inc()
+			return admission{}, refusedBulkhead, err
+		}
+		return admission{}, refusedCaller, err
+	}
+	return admission{tok: tok, permit: p, bypass: bypass}, admitted, nil
+}
+
+// done records the end of an attempt admitted with a.
+func (a admission) done(c *Client, o breaker.Outcome) {
+	a.permit.Release()
+	if !a.bypass {
+		c.brk.Record(a.tok, o)
+	}
+}

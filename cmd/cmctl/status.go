@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/coordkit/clientmanager/clientmanager"
+	"github.com/coordkit/clientmanager/session"
+)
+
+// statusPoll is how often cmdStatus looks whether the dials are done.
+const statusPoll = 50 * time.Millisecond
+
+// cmdStatus connects a client manager to every node of a role, waits until
+// each listed node is dialed (or -wait elapses) and prints the manager's
+// view of them.
+func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var f etcdFlags
+	var role string
+	var wait time.Duration
+	fs := newFlagSet("status", "-etcd host:port[,...] -role R [-root by-dev/meta] [-wait 5s]", stderr)
+	f.register(fs)
+	fs.StringVar(&role, "role", "", "role to connect to, such as querynode (required)")
+	fs.DurationVar(&wait, "wait", 5*time.Second, "how long to wait for the nodes to be dialed")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := requireRole(role); err != nil {
+		return err
+	}
+	if wait <= 0 {
+		return fmt.Errorf("-wait (%s) must be > 0", wait)
+	}
+	cfg, err := f.sessionConfig()
+	if err != nil {
+		return err
+	}
+	cli, err := f.client()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = cli.Close() }()
+	return printRoleStatus(ctx, stdout, cli, cfg, role, wait)
+}
+
+// printRoleStatus is the body of cmdStatus.
+func printRoleStatus(ctx context.Context, w io.Writer, cli *clientv3.Client, cfg session.Config, role string, wait time.Duration) error {
+	listed, _, err := session.List(ctx, cli, cfg, role)
+	if err != nil {
+		return err
+	}
+	mc := clientmanager.DefaultConfig()
+	mc.Session = cfg
+	mc.DialTimeout = wait
+	m, err := clientmanager.New(cli, mc)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = m.Close() }()
+	if err := m.AddDependency(role); err != nil {
+		return err
+	}
+	start := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	synced := waitDialed(wctx, m, listed)
+	if ctx.Err() != nil {
+		return nil // interrupted
+	}
+	note := ""
+	if !synced {
+		note = fmt.Sprintf(" (not every node dialed within -wait %s)", wait)
+	}
+	fmt.Fprintf(w, "role %s: %d listed in etcd, %d available after %s%s\n",
+		role, len(listed), len(m.GetClients(role)), time.Since(start).Round(time.Millisecond), note)
+	st := m.Status()
+	if len(st) == 0 {
+		fmt.Fprintln(w, "no nodes")
+	} else if err := writeStatus(w, "", st, time.Now()); err != nil {
+		return err
+	}
+	v := m.RoleHealth(role)
+	fmt.Fprintf(w, "health: %s", v.Health)
+	if len(v.Reasons) > 0 {
+		fmt.Fprintf(w, " (%s)", strings.Join(v.Reasons, "; "))
+	}
+	fmt.Fprintln(w)
+	return nil
+}
+
+// waitDialed reports whether every listed node reached a state other than
+// connecting before ctx ended.
+func waitDialed(ctx context.Context, m *clientmanager.Manager, listed []session.Session) bool {
+	t := time.NewTicker(statusPoll)
+	defer t.Stop()
+	for {
+		if dialed(m.Status(), listed) {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+}
+
+func dialed(st []clientmanager.NodeStatus, listed []session.Session) bool {
+	done := make(map[int64]bool, len(st))
+	for _, n := range st {
+		done[n.NodeID] = n.State != clientmanager.NodeConnecting
+	}
+	for _, s := range listed {
+		if !done[s.ServerID] {
+			return false
+		}
+	}
+	return true
+}
