@@ -54,14 +54,12 @@ func TestSubscriberCoalescing(t *testing.T) {
 			for _, id := range tt.sent {
 				sent[id] = struct{}{}
 			}
-			s.mu.Lock()
 			for _, e := range tt.push {
 				s.push(e)
 			}
-			s.mu.Unlock()
 			var got []Event
-			for _, q := range s.take(nil) {
-				if e, ok := resolve(q.id, q.c, sent); ok {
+			for _, e := range s.q.Take(nil) {
+				if e, ok := resolve(e, sent); ok {
 					got = append(got, e)
 				}
 			}
@@ -71,21 +69,18 @@ func TestSubscriberCoalescing(t *testing.T) {
 				require.Equal(t, tt.want[i].Revision, got[i].Revision, "event %d", i)
 				require.True(t, sameRecord(tt.want[i].Session, got[i].Session), "event %d", i)
 			}
-			require.Empty(t, s.take(nil), "take must empty the queue")
+			require.Empty(t, s.q.Take(nil), "take must empty the queue")
 		})
 	}
 }
 
 func TestSubscriberQueueStaysBounded(t *testing.T) {
 	s := newSubscriber(0)
-	s.mu.Lock()
 	for i := range 100_000 {
 		s.push(Event{Type: EventUpdate, Session: rec("querynode", int64(i%3+1)), Revision: int64(i)})
 	}
-	s.mu.Unlock()
-	require.Len(t, s.pending, 3)
-	require.LessOrEqual(t, len(s.order), 2*3+16)
-	require.Len(t, s.take(nil), 3)
+	require.Equal(t, 3, s.q.Len())
+	require.Len(t, s.q.Take(nil), 3)
 }
 
 func TestHubNewSubscriberGetsSnapshotFirst(t *testing.T) {
@@ -157,9 +152,7 @@ func TestHubSlowSubscriberDoesNotDelayFastOne(t *testing.T) {
 		"the slow subscriber's channel holds its buffer")
 	h.mu.Lock()
 	for s := range h.subs {
-		s.mu.Lock()
-		require.LessOrEqual(t, len(s.pending), 10, "pending changes coalesce per process")
-		s.mu.Unlock()
+		require.LessOrEqual(t, s.q.Len(), 10, "pending changes coalesce per process")
 	}
 	h.mu.Unlock()
 }

@@ -51,12 +51,9 @@ func (h *hub) publish(evs []Event) {
 		}
 	}
 	for s := range h.subs {
-		s.mu.Lock()
 		for _, ev := range evs {
 			s.push(ev)
 		}
-		s.mu.Unlock()
-		s.signal()
 	}
 }
 
@@ -82,7 +79,6 @@ func (h *hub) subscribe(ctx context.Context) <-chan Event {
 		delete(h.subs, s)
 		h.mu.Unlock()
 	}()
-	s.signal()
 	return s.out
 }
 

@@ -93,7 +93,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // the duration elapses. It stops everything gracefully before it returns:
 // nil after a clean run, or after ctx ended (an interruption is not a
 // failure).
-func runDemo(ctx context.Context, w io.Writer, cfg demoConfig) (err error) {
+func runDemo(ctx context.Context, w io.Writer, cfg demoConfig) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
@@ -102,14 +102,15 @@ func runDemo(ctx context.Context, w io.Writer, cfg demoConfig) (err error) {
 	}
 	con := newConsole(w)
 	cl, err := startCluster(ctx, con, cfg)
-	if err != nil {
-		return err
+	if err == nil {
+		err = func() (err error) {
+			defer func() { err = errors.Join(err, cl.shutdown()) }()
+			d := &demo{cl: cl, con: con, cfg: cfg}
+			return d.play(ctx)
+		}()
 	}
-	defer func() { err = errors.Join(err, cl.shutdown()) }()
-
-	d := &demo{cl: cl, con: con, cfg: cfg}
-	err = d.play(ctx)
 	if err != nil && ctx.Err() != nil {
+		// Interrupted: everything was stopped gracefully all the same.
 		con.printf("== interrupted: %v", err)
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,6 +28,9 @@ const (
 	etcdReadyTimeout = 10 * time.Second
 	// etcdClientTimeout bounds the dial of each etcd client.
 	etcdClientTimeout = 5 * time.Second
+	// sessionsGoneTimeout bounds the wait for the watchers to see the
+	// sessions of stopped components deleted.
+	sessionsGoneTimeout = 2 * time.Second
 )
 
 // cluster is everything the demo runs: the embedded etcd, the coordinator
@@ -56,8 +60,8 @@ type cluster struct {
 // printers of events, the query nodes and the coordinator, and returns once
 // the coordinator is Healthy and sees every node online. On error,
 // whatever was started is stopped.
-func startCluster(ctx context.Context, con *console, cfg demoConfig) (cl *cluster, err error) {
-	cl = &cluster{cfg: cfg, con: con, events: newTracker()}
+func startCluster(ctx context.Context, con *console, cfg demoConfig) (_ *cluster, err error) {
+	cl := &cluster{cfg: cfg, con: con, events: newTracker()}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, cl.shutdown())
@@ -258,6 +262,7 @@ func (cl *cluster) shutdown() error {
 	if cl.coord != nil {
 		errs = append(errs, cl.coord.stop())
 	}
+	cl.waitSessionsGone()
 	if cl.mgr != nil {
 		_ = cl.mgr.Close()
 		cl.con.printf("  client manager closed")
@@ -283,6 +288,22 @@ func (cl *cluster) shutdown() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// waitSessionsGone waits, for a bounded time, until the deletion of every
+// session the watchers printed is printed too, so that the output shows
+// each component leave etcd.
+func (cl *cluster) waitSessionsGone() {
+	ctx, cancel := context.WithTimeout(context.Background(), sessionsGoneTimeout)
+	defer cancel()
+	for _, m := range slices.Concat(cl.nodes, []*member{cl.coord}) {
+		if m == nil {
+			continue
+		}
+		if id := m.runner.Session().ServerID; id != 0 && cl.events.seen(streamSession, id) {
+			_, _ = cl.events.wait(ctx, streamSession, id, "del")
+		}
+	}
 }
 
 // nodeLetter names the i-th query node (from 0): a … z, then aa, ab …

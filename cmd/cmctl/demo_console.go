@@ -119,3 +119,11 @@ func (t *tracker) wait(ctx context.Context, stream string, id int64, what string
 		}
 	}
 }
+
+// seen reports whether node id has had an event in stream.
+func (t *tracker) seen(stream string, id int64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.last[trackKey{stream, id}]
+	return ok
+}

@@ -148,3 +148,24 @@ func TestNodeLetter(t *testing.T) {
 		require.Equal(t, want, nodeLetter(i), "nodeLetter(%d)", i)
 	}
 }
+
+func TestDemoInterruptedDuringStart(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out syncBuffer
+	require.NoError(t, runDemo(ctx, &out, defaultDemoConfig()), "an interruption is a clean stop")
+	s := out.String()
+	requireLine(t, s, `^== interrupted: .*context canceled$`)
+	requireLine(t, s, `^== shutdown`)
+	requireLine(t, s, `^  etcd closed$`)
+}
+
+func TestDemoFailsClearly(t *testing.T) {
+	cfg := defaultDemoConfig()
+	cfg.StepTimeout = time.Nanosecond // nothing can be healthy that fast
+	var out syncBuffer
+	err := runDemo(testContext(t), &out, cfg)
+	require.ErrorContains(t, err, "rootcoord not healthy")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	requireLine(t, out.String(), `^  etcd closed$`)
+}

@@ -41,7 +41,7 @@ func cmdSessions(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		ss, err = listAllSessions(ctx, cli, cfg, stderr)
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("etcd %s: %w", f.endpoints, err)
 	}
 	if len(ss) == 0 {
 		where := cfg.Prefix() + "/"
