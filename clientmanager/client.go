@@ -78,7 +78,10 @@ func (c *Client) Session() session.Session { return *c.sess.Load() }
 // Conn returns the connection to the node. Every call made through it
 // carries the node's ServerID and LeaseID (see OutgoingIdentity), and is
 // cancelled with ErrNodeGone when the node leaves. Calls made before the
-// node is connected, or after it left, fail with codes.Unavailable.
+// node is connected, or after it left, fail with codes.Unavailable. With
+// Config.PoolSize > 1 calls go round robin over the node's connections.
+// Calls go out as they are: the breaker, bulkhead and retries apply to
+// calls made under Invoke, not to the connection.
 func (c *Client) Conn() grpc.ClientConnInterface { return (*clientConn)(c) }
 
 func (c *Client) setConn(conn grpc.ClientConnInterface) {

@@ -31,9 +31,13 @@ func (cc *clientConn) Invoke(ctx context.Context, method string, args, reply any
 		return err
 	}
 	defer pc.end()
-	bctx, release := c.bind(ctx)
-	defer release()
 	a := attemptOf(ctx)
+	bctx := ctx
+	if a == nil || a.client != c { // an Invoke attempt on c is bound already
+		var release func()
+		bctx, release = c.bind(ctx)
+		defer release()
+	}
 	var trailer *metadata.MD
 	if a != nil {
 		trailer = new(metadata.MD)

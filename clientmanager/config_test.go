@@ -1,12 +1,15 @@
 package clientmanager
 
 import (
+	"math"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/coordkit/clientmanager/clientmanager/balancer"
+	"github.com/coordkit/clientmanager/clientmanager/breaker"
+	"github.com/coordkit/clientmanager/clientmanager/bulkhead"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -30,6 +33,19 @@ func TestConfigValidate(t *testing.T) {
 		{"DrainTimeout", func(c *Config) { c.DrainTimeout = -1 }},
 		{"Balancer", func(c *Config) { c.Balancer.Policy = "random" }},
 		{"VersionRange", func(c *Config) { c.VersionRange = map[string]string{"querynode": ">= banana"} }},
+		{"Breaker", func(c *Config) { c.Breaker.BreakDuration = 0 }},
+		{"Bulkhead", func(c *Config) { c.Bulkhead.MaxConcurrent = 0 }},
+		{"MaxEjectionPercent (101)", func(c *Config) { c.MaxEjectionPercent = 101 }},
+		{"MaxEjectionPercent (-1)", func(c *Config) { c.MaxEjectionPercent = -1 }},
+		{"RetryBudget.Ratio (-0.1)", func(c *Config) { c.RetryBudget.Ratio = -0.1 }},
+		{"RetryBudget.Ratio (+Inf)", func(c *Config) { c.RetryBudget.Ratio = math.Inf(1) }},
+		{"RetryBudget.MinPerSecond (-1)", func(c *Config) { c.RetryBudget.MinPerSecond = -1 }},
+		{"RetryBudget.Window (1ms)", func(c *Config) { c.RetryBudget.Window = time.Millisecond }},
+		{"PoolSize (0)", func(c *Config) { c.PoolSize = 0 }},
+		{"PoolSize (65)", func(c *Config) { c.PoolSize = 65 }},
+		{"IdleTimeout (-1s)", func(c *Config) { c.IdleTimeout = -time.Second }},
+		{"UnhealthyAfter (0s)", func(c *Config) { c.UnhealthyAfter = 0 }},
+		{"BreakerRefreshInterval (0s)", func(c *Config) { c.BreakerRefreshInterval = 0 }},
 	} {
 		t.Run(tc.field, func(t *testing.T) {
 			cfg := DefaultConfig()
@@ -70,4 +86,15 @@ func TestDefaultConfigMatchesTheDocs(t *testing.T) {
 	require.Equal(t, 100*time.Millisecond, c.DialBackoff.InitialBackoff)
 	require.Equal(t, 1.6, c.DialBackoff.Multiplier)
 	require.Equal(t, 3*time.Second, c.DialBackoff.MaxBackoff)
+
+	require.Equal(t, breaker.DefaultConfig().ConsecutiveFailures, c.Breaker.ConsecutiveFailures)
+	require.Equal(t, breaker.DefaultConfig().BreakDuration, c.Breaker.BreakDuration)
+	require.Equal(t, bulkhead.DefaultConfig(), c.Bulkhead)
+	require.Equal(t, 50, c.MaxEjectionPercent)
+	require.False(t, c.PanicMode)
+	require.Equal(t, RetryBudget{Ratio: 0.2, MinPerSecond: 10, Window: 10 * time.Second}, c.RetryBudget)
+	require.Equal(t, 1, c.PoolSize)
+	require.Equal(t, 10*time.Minute, c.IdleTimeout)
+	require.Equal(t, 30*time.Second, c.UnhealthyAfter)
+	require.Equal(t, 250*time.Millisecond, c.BreakerRefreshInterval)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -61,4 +62,50 @@ func ExampleNodeError() {
 	// Output:
 	// Unavailable clientmanager: node 3: clientmanager: node gone
 	// Unavailable
+}
+
+// The per-node resilience of Invoke is tuned in Config, and its errors
+// carry gRPC codes a caller can act on.
+func ExampleConfig_resilience() {
+	cfg := clientmanager.DefaultConfig()
+	cfg.Breaker.ConsecutiveFailures = 3 // open a node's breaker sooner
+	cfg.Bulkhead.MaxConcurrent = 16     // at most 16 calls at once per node
+	cfg.MaxEjectionPercent = 34         // breakers take out at most a third of a role
+	cfg.RetryBudget.Ratio = 0.1         // retries: 10 % of calls (plus the floor)
+	cfg.PoolSize = 2                    // two connections per node
+	fmt.Println(cfg.Validate())
+
+	cfg.MaxEjectionPercent = 150
+	fmt.Println(cfg.Validate())
+
+	fmt.Println(status.Code(clientmanager.ErrAllNodesUnhealthy), status.Code(clientmanager.ErrOverloaded))
+	// Output:
+	// <nil>
+	// clientmanager: invalid config: MaxEjectionPercent (150) must be in [0, 100]
+	// Unavailable ResourceExhausted
+}
+
+// A readiness probe can report what the manager knows of a dependency.
+func ExampleManager_RoleHealth() {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"127.0.0.1:2379"}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cli.Close()
+	m, err := clientmanager.New(cli, clientmanager.DefaultConfig())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.AddDependency("datanode"); err != nil {
+		log.Fatal(err)
+	}
+
+	v := m.RoleHealth("datanode")
+	if v.Health != clientmanager.Healthy {
+		log.Printf("datanode is %s: %s", v.Health, strings.Join(v.Reasons, "; "))
+	}
+	for _, s := range m.Status() {
+		log.Printf("node %d %s breaker=%s queued=%d latency=%s", s.NodeID, s.State, s.Breaker, s.Queued, s.LatencyEWMA)
+	}
 }

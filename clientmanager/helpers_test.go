@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -34,11 +35,15 @@ const (
 )
 
 // testService is a tiny gRPC service: Unary answers with the server's
-// configured code, Block waits until the call is cancelled.
+// configured code (and retry pushback trailer, if set), Block waits until
+// the call is cancelled.
 type testService struct {
-	calls   atomic.Int64
-	code    atomic.Uint32 // codes.Code Unary returns; OK by default
-	entered chan struct{} // a Block call began
+	calls    atomic.Int64
+	code     atomic.Uint32 // codes.Code Unary returns; OK by default
+	pushback atomic.Pointer[string]
+	entered  chan struct{} // a Block call began
+	mu       sync.Mutex
+	at       []time.Time // when each Unary call arrived
 }
 
 var testServiceDesc = grpc.ServiceDesc{
@@ -71,8 +76,16 @@ func unaryHandler(name string, fn func(*testService, context.Context) error) fun
 	}
 }
 
-func (s *testService) unary(context.Context) error {
+func (s *testService) unary(ctx context.Context) error {
 	s.calls.Add(1)
+	s.mu.Lock()
+	s.at = append(s.at, time.Now())
+	s.mu.Unlock()
+	if p := s.pushback.Load(); p != nil {
+		if err := grpc.SetTrailer(ctx, metadata.Pairs(PushbackTrailer, *p)); err != nil {
+			return err
+		}
+	}
 	if c := codes.Code(s.code.Load()); c != codes.OK {
 		return status.Error(c, "scripted failure")
 	}

@@ -99,7 +99,7 @@ func (m *Manager) invoke(ctx context.Context, tg target, fn callFunc) (err error
 			if attempt > m.cfg.CallAttempts {
 				return last
 			}
-			wait, ok := m.retryWait(ctx, tg, &t, a, &sameRetries)
+			wait, ok := m.retryWait(tg, &t, a, &sameRetries)
 			if !ok {
 				return last
 			}
@@ -146,7 +146,7 @@ func (m *Manager) invoke(ctx context.Context, tg target, fn callFunc) (err error
 // negative or malformed one forbids the retry), else CallBackoff when the
 // only node left is one tried before, else nothing. The retry must find a
 // node and fit in the role's retry budget.
-func (m *Manager) retryWait(ctx context.Context, tg target, t *tries, a *attemptCtx, sameRetries *int) (time.Duration, bool) {
+func (m *Manager) retryWait(tg target, t *tries, a *attemptCtx, sameRetries *int) (time.Duration, bool) {
 	pushback, hasPushback, stop := a.retryDelay()
 	if stop {
 		m.metrics.pushbackStops.WithLabelValues(tg.role).Inc()
@@ -171,110 +171,6 @@ func (m *Manager) retryWait(ctx context.Context, tg target, t *tries, a *attempt
 	return 0, true
 }
 
-// peek returns the node the next attempt would go to, and whether it was
-// tried before, without asking its breaker or bulkhead; nil when there is
-// none.
-func (m *Manager) peek(tg target, t *tries) (*Client, bool) {
-	if err := m.replan(tg, t); err != nil {
-		return nil, false
-	}
-	return m.pick(tg, t)
-}
-
-// replan loads the current snapshot of the role and plans the route on it.
-func (m *Manager) replan(tg target, t *tries) error {
-	if tg.node != 0 {
-		return nil
-	}
-	v := m.reg.load().roles[tg.role]
-	if v == nil || len(v.ids) == 0 {
-		t.view, t.plan = nil, nil
-		return unavailableForRole(tg.role)
-	}
-	plan, err := m.planRoute(v)
-	t.view, t.plan = v, plan
-	if err != nil {
-		t.unhealthy = true
-	}
-	return err
-}
-
-// pick returns the next node for tg: one not tried yet, or else one tried
-// before (same), or nil.
-func (m *Manager) pick(tg target, t *tries) (c *Client, same bool) {
-	if tg.node != 0 {
-		c := m.reg.load().nodes[tg.node]
-		if c == nil || t.skip(tg.node) {
-			return nil, false
-		}
-		return c, len(t.ids) > 0
-	}
-	v := t.view
-	if v == nil {
-		return nil, false
-	}
-	var exclude func(int64) bool
-	if !t.pristine() {
-		exclude = t.skipTried
-	}
-	if id, ok := v.bal.Pick(v.ids, exclude); ok {
-		return v.client(id), false
-	}
-	if len(t.ids) == 0 {
-		return nil, false
-	}
-	if id, ok := v.bal.Pick(v.ids, t.skip); ok {
-		return v.client(id), true
-	}
-	return nil, false
-}
-
-// choose picks the node of the next attempt and has its breaker and
-// bulkhead admit the call. A node that turns the call away is skipped for
-// the rest of the call, and another is picked.
-func (m *Manager) choose(ctx context.Context, tg target, t *tries) (*Client, admission, error) {
-	if err := m.replan(tg, t); err != nil {
-		return nil, admission{}, err
-	}
-	for {
-		c, _ := m.pick(tg, t)
-		if c == nil {
-			return nil, admission{}, t.noNode(tg)
-		}
-		adm, why, err := m.admit(ctx, c, t.bypass(c.id))
-		switch why {
-		case admitted:
-			return c, adm, nil
-		case refusedCaller:
-			return nil, admission{}, err
-		case refusedBulkhead:
-			t.overloaded = true
-		case refusedBreaker:
-			t.unhealthy = true
-		}
-		t.refused = append(t.refused, c.id)
-	}
-}
-
-// noNode is the error of a call that found no node to admit it.
-func (t *tries) noNode(tg target) error {
-	var err error
-	switch {
-	case t.overloaded:
-		err = ErrOverloaded
-	case t.unhealthy && tg.node != 0:
-		err = ErrCircuitOpen
-	case t.unhealthy:
-		err = ErrAllNodesUnhealthy
-	default:
-		err = ErrServiceUnavailable
-	}
-	if tg.node != 0 {
-		return nodeErr(tg.node, err)
-	}
-	return errors.Wrapf(err, "role %q", tg.role)
-}
-
 // attempt makes one attempt on c, admitted with adm, and records its
 // result with the balancer, the breaker (classified with the caller's
 // ctx) and the node's statistics. It returns the attempt's context, which
@@ -288,7 +184,7 @@ func (m *Manager) attempt(ctx context.Context, c *Client, adm admission, fn call
 	actx, cancel := withTimeout(ctx, m.clock, m.cfg.CallTimeout)
 	defer cancel()
 	bctx, release := c.bind(actx)
-	a := newAttemptCtx(bctx)
+	a := newAttemptCtx(bctx, c)
 	err := c.outcome(bctx, fn(a, c))
 	release()
 	timedOut := err != nil && expired(actx) && !expired(ctx) && !errors.Is(err, ErrNodeGone)

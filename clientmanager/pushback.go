@@ -25,17 +25,19 @@ const (
 // attemptKey finds the attemptCtx of an Invoke attempt in a context.
 type attemptKey struct{}
 
-// attemptCtx is the context of one attempt of Invoke. Unary calls made
-// through a Client's Conn under it capture their trailers, and a failed
-// one leaves its server's retry pushback here for Invoke to read once the
-// attempt is over.
+// attemptCtx is the context of one attempt of Invoke on client. Unary
+// calls made through a Client's Conn under it capture their trailers, and
+// a failed one leaves its server's retry pushback here for Invoke to read
+// once the attempt is over. Its parent is already bound to client's life
+// (Client.bind), so calls through client's Conn need not bind it again.
 type attemptCtx struct {
 	context.Context
+	client   *Client
 	pushback atomic.Int64
 }
 
-func newAttemptCtx(parent context.Context) *attemptCtx {
-	a := &attemptCtx{Context: parent}
+func newAttemptCtx(bound context.Context, c *Client) *attemptCtx {
+	a := &attemptCtx{Context: bound, client: c}
 	a.pushback.Store(noPushback)
 	return a
 }

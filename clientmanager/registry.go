@@ -274,28 +274,6 @@ func displayState(c *Client) NodeState {
 	return c.node.state
 }
 
-// breakerChanged records whether c's breaker is closed; a removed node's
-// late transitions are ignored.
-func (r *registry) breakerChanged(c *Client, down bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !c.node.removed {
-		r.setBreakerDownLocked(c, down)
-	}
-}
-
-func (r *registry) setBreakerDownLocked(c *Client, down bool) {
-	if c.node.brkDown == down || c.shared == nil {
-		return
-	}
-	c.node.brkDown = down
-	if down {
-		c.shared.notClosed.Add(1)
-	} else {
-		c.shared.notClosed.Add(-1)
-	}
-}
-
 // roleMembers appends to dst every listed node of role ("" for every
 // role) and returns it.
 func (r *registry) roleMembers(dst []*Client, role string) []*Client {
@@ -307,13 +285,6 @@ func (r *registry) roleMembers(dst []*Client, role string) []*Client {
 		}
 	}
 	return dst
-}
-
-// hasRole reports whether role is a dependency.
-func (r *registry) hasRole(role string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.roles[role] != nil
 }
 
 // roleOf returns the role of a listed node, or "" when it is not listed.

@@ -104,6 +104,28 @@ func (m *Manager) breakerChanged(c *Client, _, to breaker.State) {
 	m.reg.breakerChanged(c, to != breaker.StateClosed)
 }
 
+// breakerChanged records whether c's breaker is closed; a removed node's
+// late transitions are ignored.
+func (r *registry) breakerChanged(c *Client, down bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !c.node.removed {
+		r.setBreakerDownLocked(c, down)
+	}
+}
+
+func (r *registry) setBreakerDownLocked(c *Client, down bool) {
+	if c.node.brkDown == down || c.shared == nil {
+		return
+	}
+	c.node.brkDown = down
+	if down {
+		c.shared.notClosed.Add(1)
+	} else {
+		c.shared.notClosed.Add(-1)
+	}
+}
+
 // breakerOutcome classifies an attempt's error for c's breaker with the
 // caller's context: the caller's cancellation decides nothing, the
 // attempt's own deadline is a failure. A node that left during the call

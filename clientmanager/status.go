@@ -60,7 +60,8 @@ type NodeStatus struct {
 	Address string
 	LeaseID int64
 	State   NodeState
-	// InFlight is the number of calls in progress on the node's connection.
+	// InFlight is the number of calls in progress on the node's connections
+	// (through Client.Conn, within Invoke or not).
 	InFlight int64
 	// LastError is why the node is not online (the last dial error, the
 	// connection's state), or empty.

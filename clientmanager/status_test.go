@@ -86,6 +86,23 @@ func TestMetricsRegisteredOnce(t *testing.T) {
 		"clientmanager_call_attempts_total", "clientmanager_fast_fails_total"} {
 		require.True(t, names[n], n)
 	}
+	// Counters without a sample yet are not gathered: touch them.
+	e.m.metrics.unhealthyFails.WithLabelValues(testRole)
+	e.m.metrics.breakerTransitions.WithLabelValues(testRole, "open")
+	e.m.metrics.bulkheadRejections.WithLabelValues(testRole)
+	e.m.metrics.budgetExhausted.WithLabelValues(testRole)
+	e.m.metrics.pushbackWaits.WithLabelValues(testRole)
+	e.m.metrics.pushbackStops.WithLabelValues(testRole)
+	families, err = reg.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		names[f.GetName()] = true
+	}
+	for _, n := range []string{"clientmanager_unhealthy_fails_total", "clientmanager_breaker_transitions_total",
+		"clientmanager_bulkhead_rejections_total", "clientmanager_retry_budget_exhausted_total",
+		"clientmanager_pushback_waits_total", "clientmanager_pushback_stops_total"} {
+		require.True(t, names[n], n)
+	}
 	require.Equal(t, 1.0, metricValue(t, e.m.metrics.dials.WithLabelValues(testRole, "ok")))
 	require.Equal(t, 1.0, metricValue(t, e.m.metrics.nodes.WithLabelValues(testRole, "online")))
 	require.Equal(t, 1.0, metricValue(t, e.m.metrics.calls.WithLabelValues(testRole, "OK")))
