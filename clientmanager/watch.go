@@ -3,7 +3,8 @@ package clientmanager
 import (
 	"context"
 	"strconv"
-	"sync"
+
+	"github.com/coordkit/clientmanager/internal/coalesce"
 )
 
 // ClientEventType says whether a node became available or stopped being so.
@@ -64,105 +65,24 @@ func (m *Manager) WatchClients(ctx context.Context, role string) <-chan ClientEv
 // watchSub is one WatchClients call: a coalescing queue filled by the
 // registry and a pump goroutine that drains it into out.
 type watchSub struct {
-	out  chan ClientEvent
-	wake chan struct{} // capacity 1: something is pending
-
-	mu      sync.Mutex
-	pending map[int64]pendingEvent
-	order   []queuedEvent // may hold stale entries (seq older than pending's)
-	seq     uint64
-}
-
-type pendingEvent struct {
-	ev  ClientEvent
-	seq uint64
-}
-
-type queuedEvent struct {
-	id  int64
-	seq uint64
+	out chan ClientEvent
+	q   *coalesce.Queue[ClientEvent]
 }
 
 func newWatchSub() *watchSub {
-	return &watchSub{
-		out:     make(chan ClientEvent),
-		wake:    make(chan struct{}, 1),
-		pending: make(map[int64]pendingEvent),
-	}
+	return &watchSub{out: make(chan ClientEvent), q: coalesce.New[ClientEvent]()}
 }
 
 // push queues ev, replacing what is pending for the same node. It never
 // blocks.
-func (s *watchSub) push(ev ClientEvent) {
-	s.mu.Lock()
-	id := ev.Client.id
-	s.seq++
-	s.pending[id] = pendingEvent{ev: ev, seq: s.seq}
-	s.order = append(s.order, queuedEvent{id: id, seq: s.seq})
-	if len(s.order) > 2*len(s.pending)+16 {
-		live := s.order[:0]
-		for _, q := range s.order {
-			if p, ok := s.pending[q.id]; ok && p.seq == q.seq {
-				live = append(live, q)
-			}
-		}
-		s.order = live
-	}
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-// take moves the pending events, in order of their latest change, to
-// dst[:0].
-func (s *watchSub) take(dst []ClientEvent) []ClientEvent {
-	dst = dst[:0]
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, q := range s.order {
-		if p, ok := s.pending[q.id]; ok && p.seq == q.seq {
-			dst = append(dst, p.ev)
-		}
-	}
-	clear(s.pending)
-	s.order = s.order[:0]
-	return dst
-}
+func (s *watchSub) push(ev ClientEvent) { s.q.Push(ev.Client.id, ev) }
 
 // pump delivers until ctx or done ends, then closes out. sent is the
 // Client this subscriber was last told is online, per node.
 func (s *watchSub) pump(ctx context.Context, done <-chan struct{}) {
 	defer close(s.out)
 	sent := make(map[int64]*Client)
-	var batch []ClientEvent
-	for {
-		batch = s.take(batch)
-		if len(batch) == 0 {
-			select {
-			case <-s.wake:
-				continue
-			case <-ctx.Done():
-				return
-			case <-done:
-				return
-			}
-		}
-		for i, ev := range batch {
-			batch[i] = ClientEvent{}
-			if !needed(ev, sent) {
-				continue
-			}
-			select {
-			case s.out <- ev:
-			case <-ctx.Done():
-				return
-			case <-done:
-				return
-			}
-		}
-	}
+	coalesce.Drain(ctx, done, s.q, s.out, func(ev ClientEvent) (ClientEvent, bool) { return ev, needed(ev, sent) })
 }
 
 // needed reports whether ev tells the subscriber something new, and

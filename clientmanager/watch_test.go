@@ -145,10 +145,10 @@ func TestWatchSubOrderAndNeeded(t *testing.T) {
 	s.push(ClientEvent{Type: ClientOnline, Client: b})
 	s.push(ClientEvent{Type: ClientOffline, Client: a})
 	s.push(ClientEvent{Type: ClientOnline, Client: a2})
-	batch := s.take(nil)
+	batch := s.q.Take(nil)
 	require.Equal(t, []ClientEvent{{Type: ClientOnline, Client: b}, {Type: ClientOnline, Client: a2}}, batch,
 		"latest state per node, in the order of the latest change")
-	require.Empty(t, s.take(batch))
+	require.Empty(t, s.q.Take(batch))
 
 	sent := map[int64]*Client{}
 	require.True(t, needed(ClientEvent{Type: ClientOnline, Client: a}, sent))
