@@ -1,11 +1,14 @@
 package etcdtest
 
 import (
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,6 +76,12 @@ func (m *Member) start(t testing.TB) {
 	cfg.TickMs = 50
 	cfg.ElectionMs = 500
 	e, err := embed.StartEtcd(cfg)
+	for wait := time.Now().Add(5 * time.Second); err != nil && errors.Is(err, syscall.EADDRINUSE) && time.Now().Before(wait); {
+		// A restarted member's port can still be held for a moment by the
+		// stopped member's sockets: try again.
+		time.Sleep(50 * time.Millisecond)
+		e, err = embed.StartEtcd(cfg)
+	}
 	if err != nil {
 		t.Fatalf("etcdtest: start member %s: %v", m.name, err)
 	}
@@ -144,23 +153,32 @@ func NewClient(t testing.TB, endpoints ...string) *clientv3.Client {
 	return cli
 }
 
+// freePorts returns n ports that are free now, taken below the kernel's
+// ephemeral range (32768–60999 by default on Linux): a member restarted
+// on its port must not find it taken by some connection's local end.
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	ls := make([]net.Listener, 0, n)
 	ports := make([]int, 0, n)
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(ports) < n && tries < 1000; tries++ {
+		port := lowPortBase + rand.IntN(lowPortSpan)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
-			t.Fatalf("etcdtest: free port: %v", err)
+			continue
 		}
 		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, port)
 	}
 	for _, l := range ls {
 		_ = l.Close()
 	}
+	if len(ports) < n {
+		t.Fatalf("etcdtest: no %d free ports in [%d, %d)", n, lowPortBase, lowPortBase+lowPortSpan)
+	}
 	return ports
 }
+
+const lowPortBase, lowPortSpan = 20000, 12000
 
 func mustURL(t testing.TB, s string) url.URL {
 	t.Helper()

@@ -3,6 +3,7 @@ package etcdtest
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,12 +23,14 @@ type Proxy struct {
 	stopped bool
 }
 
-// NewProxy listens on 127.0.0.1:0 and forwards to upstream (host:port);
+// NewProxy listens on a free loopback port and forwards to upstream (host:port);
 // it is closed by t.Cleanup.
 func NewProxy(t testing.TB, upstream string) *Proxy {
 	t.Helper()
 	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
-	p := toxiproxy.NewProxy(srv, "etcdtest-"+strings.ReplaceAll(upstream, ":", "-"), "127.0.0.1:0", upstream)
+	// A port below the ephemeral range, so Restore after Down finds it free.
+	listen := "127.0.0.1:" + strconv.Itoa(freePorts(t, 1)[0])
+	p := toxiproxy.NewProxy(srv, "etcdtest-"+strings.ReplaceAll(upstream, ":", "-"), listen, upstream)
 	if err := p.Start(); err != nil {
 		t.Fatalf("etcdtest: start proxy to %s: %v", upstream, err)
 	}
