@@ -184,8 +184,13 @@ func TestReregistrationMovesKeysWithoutDeleting(t *testing.T) {
 		clientv3.WithRev(etcdtest.CurrentRevision(t, m.Client)+1))
 
 	lost := r.Lost()
-	clock.Advance(cfg.TTL) // no acknowledgement within the TTL, by the clock
-	regWait(t, lost, time.Second, "Lost once the clock passed the deadline")
+	// No acknowledgement within the TTL, by the clock. A real acknowledgement
+	// landing just after an advance moves the deadline on by a TTL, so the
+	// clock is advanced until the deadline is behind it.
+	require.Eventually(t, func() bool {
+		clock.Advance(cfg.TTL)
+		return regClosed(lost)
+	}, 5*time.Second, 20*time.Millisecond, "Lost once the clock passed the deadline")
 	require.Eventually(t, func() bool { return regClosed(r.Ready()) && r.IsActive() },
 		5*time.Second, 10*time.Millisecond, "registered and active again")
 	again := r.Session()
