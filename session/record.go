@@ -1,6 +1,8 @@
 package session
 
 import (
+	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -24,12 +26,19 @@ type Session struct {
 	Stopping bool `json:"Stopping"`
 	// Version is the process's semantic version, such as "2.4.1".
 	Version string `json:"Version"`
-	// LeaseID identifies the incarnation: a new lease is a new incarnation.
+	// LeaseID is the lease the record is currently written with. It changes
+	// when the process re-registers after a lost lease; the process does not.
 	LeaseID int64 `json:"LeaseID"`
 	// HostName is the machine's host name, for people.
 	HostName string `json:"HostName"`
 	// ServerLabels are free-form labels.
 	ServerLabels map[string]string `json:"ServerLabels,omitempty"`
+	// Incarnation is random per process start (16 hex digits, filled by
+	// Register when empty) and never changes while the process lives: a
+	// re-registration under a new lease is the same incarnation. ServerID
+	// and Incarnation identify one process; a record without Incarnation
+	// (written by Milvus) is identified by ServerID and LeaseID instead.
+	Incarnation string `json:"Incarnation,omitempty"`
 
 	// extra keeps fields this version does not know, so a re-put does not
 	// lose what a newer writer stored.
@@ -38,7 +47,7 @@ type Session struct {
 
 // knownFields are the JSON names Session decodes itself.
 var knownFields = [...]string{"ServerID", "ServerName", "Address", "Exclusive", "Stopping",
-	"Version", "LeaseID", "HostName", "ServerLabels"}
+	"Version", "LeaseID", "HostName", "ServerLabels", "Incarnation"}
 
 // ErrMalformed is returned by Decode when a value is not a valid session
 // record: not JSON, a field of the wrong type, or a missing ServerID or
@@ -119,6 +128,26 @@ func isKnownField(k string) bool {
 func (s Session) Extra(field string) (json.RawMessage, bool) {
 	v, ok := s.extra[field]
 	return v, ok
+}
+
+// SameProcess reports whether a and b are records of one process start:
+// the same ServerID and Incarnation or, when either has no Incarnation
+// (a record written by Milvus), the same ServerID and LeaseID.
+func SameProcess(a, b Session) bool {
+	if a.ServerID != b.ServerID {
+		return false
+	}
+	if a.Incarnation == "" || b.Incarnation == "" {
+		return a.LeaseID == b.LeaseID
+	}
+	return a.Incarnation == b.Incarnation
+}
+
+// NewIncarnation returns a random incarnation: 16 lower-case hex digits.
+func NewIncarnation() string {
+	var b [8]byte
+	_, _ = crand.Read(b[:]) // never fails on supported platforms
+	return hex.EncodeToString(b[:])
 }
 
 // String is short, for logs.

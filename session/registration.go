@@ -50,8 +50,9 @@ type Registration struct {
 
 	// serverID and leaseID mirror sess for Identity, which is on the path
 	// of every incoming call and takes no lock.
-	serverID atomic.Int64
-	leaseID  atomic.Int64
+	serverID    atomic.Int64
+	leaseID     atomic.Int64
+	incarnation string // fixed for the Registration's life
 
 	mu         sync.Mutex
 	sess       Session          // ServerID and the current incarnation's LeaseID
@@ -64,7 +65,11 @@ type Registration struct {
 	lost       chan struct{}
 	ready      chan struct{}
 	activeCh   chan struct{}
+	fencedCh   chan struct{} // closed when the current (or next) active term ends
 	err        error
+	state      State
+	changed    chan struct{} // closed at the next state change
+	lastErr    error
 
 	done      chan struct{}
 	doneOnce  sync.Once
@@ -106,6 +111,9 @@ func Register(ctx context.Context, cli *clientv3.Client, s Session, cfg Config, 
 	s.ServerLabels = maps.Clone(s.ServerLabels)
 	if s.HostName == "" {
 		s.HostName, _ = os.Hostname()
+	}
+	if s.Incarnation == "" {
+		s.Incarnation = NewIncarnation()
 	}
 	if s.ServerID == 0 {
 		id, err := allocateServerID(ctx, cli, cfg, o)
@@ -153,19 +161,21 @@ func newRegistration(cli *clientv3.Client, s Session, cfg Config, o options) *Re
 		lost:     make(chan struct{}),
 		ready:    make(chan struct{}),
 		activeCh: make(chan struct{}),
+		fencedCh: make(chan struct{}),
+		state:    StateConnected,
+		changed:  make(chan struct{}),
 		done:     make(chan struct{}),
 		closed:   make(chan struct{}),
 	}
 	r.serverID.Store(s.ServerID)
+	r.incarnation = s.Incarnation
 	return r
 }
 
-// Session returns the registered record: ServerID and the current
-// incarnation's LeaseID filled, Stopping once MarkStopping was called.
-// Identity returns the ServerID and the current incarnation's LeaseID
+// Identity returns the ServerID, the Incarnation and the current LeaseID
 // without a lock or an allocation, for per-call identity checks.
-func (r *Registration) Identity() (serverID, leaseID int64) {
-	return r.serverID.Load(), r.leaseID.Load()
+func (r *Registration) Identity() (serverID int64, incarnation string, leaseID int64) {
+	return r.serverID.Load(), r.incarnation, r.leaseID.Load()
 }
 
 // Session returns the registered record: ServerID and the current
@@ -256,3 +266,54 @@ func retryOptions(o options) []retry.Option {
 }
 
 func leaseField(id clientv3.LeaseID) zap.Field { return zap.Int64("lease_id", int64(id)) }
+
+// State returns the Registration's state now.
+func (r *Registration) State() State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state
+}
+
+// StateChanged returns a channel closed at the next change of State after
+// the call (as grpc's WaitForStateChange): read State, then wait on the
+// channel got before or with it.
+func (r *Registration) StateChanged() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.changed
+}
+
+// StateAndChange returns State and StateChanged read together, so no change
+// between the two is missed.
+func (r *Registration) StateAndChange() (State, <-chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state, r.changed
+}
+
+// LastError returns why the last keepalive or re-registration attempt
+// failed, or nil once the session is Connected again.
+func (r *Registration) LastError() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastErr
+}
+
+// Tenure returns the channels of this process's current (or next) term as
+// the active process of its role: active is closed when the term starts,
+// fenced when it ends. For a non-exclusive role active is closed at once and
+// fenced is never closed.
+//
+// An exclusive role's term starts when the process holds the active key
+// with an acknowledged lease. It ends — fenced closes — at the latest at the
+// last acknowledged keepalive + TTL − FenceMargin, that is before etcd can
+// expire the lease and hand the key to a standby, or at once when the key or
+// the lease is found lost, or on Close. A process must stop acting as the
+// active one when fenced closes; it may act again only when the active
+// channel of a later Tenure closes. Both channels are read together so
+// that no term is missed.
+func (r *Registration) Tenure() (active, fenced <-chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.activeCh, r.fencedCh
+}

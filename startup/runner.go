@@ -126,9 +126,9 @@ func (r *Runner) ServerOptions() []grpc.ServerOption {
 // etcd's lease IDs are positive.
 func (r *Runner) identity() session.Session {
 	if reg := r.reg.Load(); reg != nil {
-		// The check reads only the two ids: no copy of the labels per call.
-		id, lease := reg.Identity()
-		return session.Session{ServerID: id, LeaseID: lease}
+		// The check reads only the ids: no copy of the labels per call.
+		id, inc, lease := reg.Identity()
+		return session.Session{ServerID: id, Incarnation: inc, LeaseID: lease}
 	}
 	s := *r.pre.Load()
 	s.LeaseID = -1
@@ -143,9 +143,7 @@ func (r *Runner) State() State { return r.m.current() }
 // Run serves on.
 func (r *Runner) Session() session.Session {
 	if reg := r.reg.Load(); reg != nil {
-		// The check reads only the two ids: no copy of the labels per call.
-		id, lease := reg.Identity()
-		return session.Session{ServerID: id, LeaseID: lease}
+		return reg.Session()
 	}
 	return *r.pre.Load()
 }
