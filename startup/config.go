@@ -69,6 +69,13 @@ type Config struct {
 	// the server's graceful stop. When it elapses the stop is forced.
 	// Default 30 s. Must be > 0.
 	StopTimeout time.Duration
+	// AbnormalAfter is how long the session may stay unregistered —
+	// Disconnected from etcd, or re-registering after a lost lease — before
+	// the component goes Abnormal (health NOT_SERVING, calls rejected).
+	// Until then a non-exclusive component keeps serving: an etcd outage is
+	// not a data-plane outage. Default 60 s. Must be > 0. Under
+	// session.Exit the component stops as soon as the lease is lost.
+	AbnormalAfter time.Duration
 	// GateAllowlist lists full method names ("/pkg.Service/Method") served
 	// in every state, in addition to the health service; an entry ending in
 	// "/" ("/pkg.Service/") allows every method of that service. Default
@@ -84,6 +91,7 @@ func DefaultConfig() Config {
 		DependencyTimeout: 90 * time.Second,
 		DependencyPolicy:  Continue,
 		StopTimeout:       30 * time.Second,
+		AbnormalAfter:     60 * time.Second,
 	}
 }
 
@@ -99,6 +107,8 @@ func (c Config) Validate() error {
 		return errors.Newf("startup: DependencyPolicy (%d) is unknown", int(c.DependencyPolicy))
 	case c.StopTimeout <= 0:
 		return errors.Newf("startup: StopTimeout (%s) must be > 0", c.StopTimeout)
+	case c.AbnormalAfter <= 0:
+		return errors.Newf("startup: AbnormalAfter (%s) must be > 0", c.AbnormalAfter)
 	}
 	if err := c.SessionConfig.Validate(); err != nil {
 		return errors.Wrap(err, "startup: SessionConfig")

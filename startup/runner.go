@@ -35,6 +35,18 @@ type Activator interface {
 	Activate(ctx context.Context) error
 }
 
+// Deactivator is the optional ability of a Component of an exclusive role
+// to stop acting as the active process. Deactivate is called when the
+// process's active term ends (see session.Registration.Tenure): at the
+// latest at the last acknowledged keepalive + TTL − FenceMargin, before any
+// standby can take the role, or when the key or lease is found lost. The
+// context given to Activate is also cancelled at that moment. After
+// Deactivate the Runner is in StateStandBy until the process wins the
+// active key again and Activate is called anew. Its error is logged.
+type Deactivator interface {
+	Deactivate(ctx context.Context) error
+}
+
 // Runner runs one Component through its lifecycle; see the package doc.
 // All its methods are safe for concurrent use.
 type Runner struct {
