@@ -53,10 +53,20 @@ type Config struct {
 	ReregisterBackoff retry.Policy
 	// RequestTimeout bounds each etcd request. Default 5 s. Must be > 0.
 	RequestTimeout time.Duration
-	// ReplaceStale, when true (the default), revokes the lease of another
-	// session of the same role registered at this process's Address: a
-	// process restarted on the same address replaces its own stale key
-	// instead of waiting for it to expire or failing on it.
+	// FenceMargin is taken off the lease's deadline as this process sees it
+	// (last acknowledged keepalive + TTL): at that moment the registration
+	// is Disconnected and an exclusive role's active process is fenced,
+	// before etcd can expire the lease and give the role to a standby. The
+	// margin used is at least half the slowest recent etcd round trip (an
+	// estimate of one-way latency) and at most TTL/2. Default 0: max(1 s,
+	// TTL/10). Must be ≥ 0.
+	FenceMargin time.Duration
+	// ReplaceStale, when true (the default), revokes, on the first
+	// registration of a process, the lease of another session of the same
+	// role registered at this process's Address by another process start
+	// (another Incarnation): a process restarted on the same address
+	// replaces its own stale key instead of waiting for it to expire or
+	// failing on it.
 	ReplaceStale bool
 }
 
@@ -89,6 +99,8 @@ func (c Config) Validate() error {
 		return errors.Newf("session: TTL (%s) must be a whole number of seconds", c.TTL)
 	case c.LostPolicy != Reregister && c.LostPolicy != Exit:
 		return errors.Newf("session: LostPolicy (%d) is unknown", int(c.LostPolicy))
+	case c.FenceMargin < 0:
+		return errors.Newf("session: FenceMargin (%s) must be ≥ 0", c.FenceMargin)
 	case c.RequestTimeout <= 0:
 		return errors.Newf("session: RequestTimeout (%s) must be > 0", c.RequestTimeout)
 	}

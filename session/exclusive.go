@@ -4,47 +4,68 @@ import (
 	"context"
 
 	"github.com/cockroachdb/errors"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
 
 var errWatchEnded = errors.New("session: watch of the active key ended")
 
-// standby waits for the active key to be deleted and tries to take it,
-// until it does, the incarnation ends or the Registration starts stopping.
-// It never gives up on errors: it retries with ReregisterBackoff.
-func (r *Registration) standby(inc *incarnation) {
-	defer r.wg.Done()
-	defer close(inc.standbyDone)
-	r.log.Info("standing by: the active key is held by another process", leaseField(inc.lease))
-	rev, failures := inc.standRev, 0
-	for {
-		var err error
-		if rev > 0 {
-			err = r.waitActiveFree(inc.ctx, rev)
-		}
-		if inc.ctx.Err() != nil {
-			return
-		}
+// contend runs while t is the current term of an exclusive role. It reads
+// the active key and:
+//   - held by t's lease: begins an active term when the lease is
+//     acknowledged (see beginTerm) and watches the key, ending the term if
+//     the key is deleted or taken by another lease;
+//   - free: takes it (unless the process is stopping);
+//   - held by another process: stands by, watching it until it is deleted.
+//
+// Every watch is re-read at least once a TTL, so a watch that went silent
+// (a partitioned etcd member) is never trusted for long. Errors are retried
+// with ReregisterBackoff; it never gives up while t lives.
+func (r *Registration) contend(t *term) {
+	failures, standing := 0, false
+	for t.ctx.Err() == nil {
+		kv, rev, err := r.readActive(t)
 		if err == nil {
-			var took, stop bool
-			took, stop, rev, err = r.tryActive(inc)
-			if took || stop || inc.ctx.Err() != nil {
-				return
+			switch {
+			case kv != nil && clientv3.LeaseID(kv.Lease) == t.lease:
+				standing = false
+				if r.beginTerm(t) {
+					err = r.watchActive(t, rev, true)
+				} else {
+					r.waitAck(t)
+				}
+			case kv == nil:
+				var took, stop bool
+				took, stop, err = r.tryActive(t)
+				if stop {
+					<-t.ctx.Done()
+					return
+				}
+				if !took && err == nil {
+					continue // taken meanwhile: read it again
+				}
+			default:
+				if !standing {
+					r.log.Info("standing by: the active key is held by another process",
+						leaseField(t.lease), zap.Int64("active_lease_id", kv.Lease))
+					standing = true
+				}
+				err = r.watchActive(t, rev, false)
 			}
 		}
 		if err == nil {
 			failures = 0
 			continue
 		}
-		rev = 0 // read again before watching
 		failures++
+		r.setLastErr(t, err)
 		if failures == 1 {
-			r.log.Warn("standby: contending for the active key failed; retrying", zap.Error(err))
+			r.log.Info("contending for the active key failed; retrying", zap.String("cause", errText(err)))
 		}
 		wait := r.o.clock.NewTimer(r.cfg.ReregisterBackoff.Backoff(failures, r.rand()))
 		select {
-		case <-inc.ctx.Done():
+		case <-t.ctx.Done():
 			wait.Stop()
 			return
 		case <-wait.Chan():
@@ -52,53 +73,136 @@ func (r *Registration) standby(inc *incarnation) {
 	}
 }
 
-// tryActive takes the active key for inc under writeSem. stop is true when
-// the Registration is stopping (a stopping process does not take over) or
-// inc is no longer current.
-func (r *Registration) tryActive(inc *incarnation) (took, stop bool, rev int64, err error) {
-	if err := r.acquireWrite(inc.ctx); err != nil {
-		return false, true, 0, nil
+// readActive reads the active key: its kv (nil when free) and the
+// revision read at.
+func (r *Registration) readActive(t *term) (*mvccpb.KeyValue, int64, error) {
+	rctx, cancel := context.WithTimeout(t.ctx, r.cfg.RequestTimeout)
+	defer cancel()
+	start := r.o.clock.Now()
+	resp, err := r.cli.Get(rctx, r.cfg.ActiveKey(r.role))
+	if err != nil {
+		return nil, 0, errors.Wrap(err, "session: read the active key")
+	}
+	r.observeRTT(r.o.clock.Since(start))
+	if len(resp.Kvs) == 0 {
+		return nil, resp.Header.Revision, nil
+	}
+	return resp.Kvs[0], resp.Header.Revision, nil
+}
+
+// waitAck waits for the next acknowledgement of t's lease, or t's end.
+func (r *Registration) waitAck(t *term) {
+	select {
+	case <-t.ctx.Done():
+	case <-t.ackEx:
+	}
+}
+
+// tryActive takes the free active key for t under writeSem. stop is true
+// when the Registration is stopping (a stopping process does not take
+// over) or t is no longer current.
+func (r *Registration) tryActive(t *term) (took, stop bool, err error) {
+	if err := r.acquireWrite(t.ctx); err != nil {
+		return false, true, nil
 	}
 	defer r.releaseWrite()
 	r.mu.Lock()
-	s, stopping, current := r.sess, r.stopping, r.cur == inc
+	s, stopping, current := r.sess, r.stopping, r.cur == t && t.installed
 	r.mu.Unlock()
 	if stopping || !current {
-		return false, true, 0, nil
+		return false, true, nil
 	}
+	s.LeaseID = int64(t.lease)
 	val, err := s.Encode()
 	if err != nil {
-		return false, true, 0, err
+		return false, true, err
 	}
-	took, rev, err = r.claim(inc.ctx, r.cfg.ActiveKey(r.role), val, inc.lease, 0)
-	if !took || err != nil {
-		return false, false, rev, err
+	took, _, err = r.claim(t.ctx, r.cfg.ActiveKey(r.role), val, t.lease, 0)
+	if took {
+		r.log.Info("took the active key", leaseField(t.lease))
 	}
+	return took, false, err
+}
+
+// beginTerm starts an active term for t — Tenure's active channel closes —
+// if t is current, Connected, and its local lease deadline (last
+// acknowledgement + TTL − fence margin) is ahead. It reports whether t is
+// active.
+func (r *Registration) beginTerm(t *term) bool {
+	now := r.o.clock.Now()
 	r.mu.Lock()
-	if r.cur == inc && !r.active {
+	if r.active {
+		r.mu.Unlock()
+		return true
+	}
+	ok := r.cur == t && t.installed && r.state == StateConnected && !r.stopping &&
+		now.Before(t.lastAck.Add(t.ttl-r.fenceMargin(t.ttl)))
+	if ok {
 		close(r.activeCh)
 		r.active = true
 	}
 	r.mu.Unlock()
-	r.log.Info("active: took the active key", leaseField(inc.lease))
-	return true, false, 0, nil
+	if ok {
+		r.o.metrics.ActiveTerms.WithLabelValues(r.role).Inc()
+		r.log.Info("active: holds the active key", leaseField(t.lease))
+	}
+	return ok
 }
 
-// waitActiveFree watches the active key from rev+1 and returns nil when it
-// is deleted, or an error when the watch breaks.
-func (r *Registration) waitActiveFree(ctx context.Context, rev int64) error {
-	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+// fence ends the active term of an exclusive role, if there is one:
+// Tenure's fenced channel closes, and a new pair of channels waits for the
+// next term. t is the term that ended it (for the log).
+func (r *Registration) fence(t *term, reason string) {
+	r.mu.Lock()
+	if !r.sess.Exclusive || !r.active {
+		r.mu.Unlock()
+		return
+	}
+	close(r.fencedCh)
+	r.activeCh, r.fencedCh, r.active = make(chan struct{}), make(chan struct{}), false
+	r.mu.Unlock()
+	r.o.metrics.Fenced.WithLabelValues(r.role).Inc()
+	r.log.Warn("fenced: no longer the active process", leaseField(t.lease), zap.String("reason", reason))
+}
+
+// watchActive watches the active key from rev+1. It returns nil to have
+// the key read again: after a TTL, when the key is deleted or changes
+// hands, or (ours) when the active term ended. When ours and the key is
+// deleted or taken by another lease, the active term ends first.
+func (r *Registration) watchActive(t *term, rev int64, ours bool) error {
+	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(t.ctx))
 	defer cancel()
+	var fenced <-chan struct{}
+	if ours {
+		_, fenced = r.Tenure()
+	}
+	reread := r.o.clock.NewTimer(r.cfg.TTL)
+	defer reread.Stop()
 	wch := r.cli.Watch(ctx, r.cfg.ActiveKey(r.role), clientv3.WithRev(rev+1))
-	for resp := range wch {
-		if err := resp.Err(); err != nil {
-			return errors.Wrap(err, "session: watch the active key")
-		}
-		for _, ev := range resp.Events {
-			if ev.Type == clientv3.EventTypeDelete {
-				return nil
+	for {
+		select {
+		case <-t.ctx.Done():
+			return nil
+		case <-fenced:
+			return nil
+		case <-reread.Chan():
+			return nil
+		case resp, ok := <-wch:
+			if !ok {
+				return errWatchEnded
+			}
+			if err := resp.Err(); err != nil {
+				return errors.Wrap(err, "session: watch the active key")
+			}
+			for _, ev := range resp.Events {
+				lost := ev.Type == clientv3.EventTypeDelete || clientv3.LeaseID(ev.Kv.Lease) != t.lease
+				if ours && lost {
+					r.fence(t, "the active key was deleted or taken by another lease")
+				}
+				if lost {
+					return nil
+				}
 			}
 		}
 	}
-	return errWatchEnded
 }

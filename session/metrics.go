@@ -13,6 +13,11 @@ type Metrics struct {
 	Registrations   *prometheus.CounterVec // role: successful registrations (first and re-)
 	LeasesLost      *prometheus.CounterVec // role
 	KeepAliveFailed *prometheus.CounterVec // role: keepalive streams that broke
+	Disconnects     *prometheus.CounterVec // role: local lease deadline passed without an acknowledgement
+	ReregisterFails *prometheus.CounterVec // role: failed re-registration attempts
+	ActiveTerms     *prometheus.CounterVec // role: active terms begun (exclusive roles)
+	Fenced          *prometheus.CounterVec // role: active terms ended (exclusive roles)
+	State           *prometheus.GaugeVec   // role: the registration's State (1 Connected … 4 Closed)
 	// Discovery.
 	Events         *prometheus.CounterVec // role, type: add|update|del
 	Resyncs        *prometheus.CounterVec // role, reason
@@ -30,6 +35,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.Registrations, m.LeasesLost, m.KeepAliveFailed,
+		m.Disconnects, m.ReregisterFails, m.ActiveTerms, m.Fenced, m.State,
 		m.Events, m.Resyncs, m.MalformedSkip, m.FilteredSkip, m.KnownSessions, m.LastSyncSecond} {
 		if err := reg.Register(c); err != nil {
 			return nil, errors.Wrap(err, "session: register metrics")
@@ -52,6 +58,11 @@ func newMetrics() *Metrics {
 		Registrations:   counter("registrations_total", "Sessions registered, first and after a lost lease.", "role"),
 		LeasesLost:      counter("leases_lost_total", "Leases found lost by a registration.", "role"),
 		KeepAliveFailed: counter("keepalive_failures_total", "Keepalive streams that broke and were re-established.", "role"),
+		Disconnects:     counter("disconnects_total", "Times the local lease deadline passed without a keepalive acknowledgement.", "role"),
+		ReregisterFails: counter("reregister_failures_total", "Failed attempts to register again after a lost lease.", "role"),
+		ActiveTerms:     counter("active_terms_total", "Terms begun as the active process of an exclusive role.", "role"),
+		Fenced:          counter("fenced_total", "Active terms ended (fenced) by a missed deadline, a lost key or lease, or Close.", "role"),
+		State:           gauge("registration_state", "State of a registration: 1 Connected, 2 Disconnected, 3 Reregistering, 4 Closed.", "role"),
 		Events:          counter("watch_events_total", "Session events emitted by watchers.", "role", "type"),
 		Resyncs:         counter("watch_resyncs_total", "Re-lists after a broken watch.", "role", "reason"),
 		MalformedSkip:   counter("malformed_values_total", "Session values skipped because they could not be decoded.", "role"),

@@ -52,11 +52,12 @@ type Registration struct {
 	// of every incoming call and takes no lock.
 	serverID    atomic.Int64
 	leaseID     atomic.Int64
-	incarnation string // fixed for the Registration's life
+	incarnation string       // fixed for the Registration's life
+	rtt         atomic.Int64 // decaying maximum etcd round trip, ns
 
 	mu         sync.Mutex
-	sess       Session          // ServerID and the current incarnation's LeaseID
-	cur        *incarnation     // nil until the first registration
+	sess       Session          // ServerID and the current term's LeaseID
+	cur        *term            // nil until the first registration
 	lease      clientv3.LeaseID // latest lease granted: what Close revokes
 	stopping   bool
 	registered bool // ready is closed
@@ -89,10 +90,15 @@ type Registration struct {
 // tries to take the active key; if another process holds it the
 // Registration is a standby and takes the key when it frees (see Active).
 //
-// When the lease is lost (see Lost and Config.LostPolicy) the Registration
-// grants a new lease and registers the same ServerID again; keys that etcd
-// still holds under the lost lease move to the new one, so watchers see an
-// update of the LeaseID rather than a delete and an add.
+// The lease is kept alive from the moment it is granted. When no keepalive
+// is acknowledged before the local deadline (last acknowledgement + TTL −
+// FenceMargin) the Registration is Disconnected, not lost: the keys stay,
+// and as soon as etcd answers it says whether the lease lives (a new etcd
+// leader extends every lease), in which case the same lease resumes with
+// no new key and no event. Only a lease that etcd says is gone is lost (see
+// Lost and Config.LostPolicy): the Registration then grants a new lease and
+// registers the same ServerID and Incarnation again; keys that etcd still
+// holds under the old lease move to the new one. See State and Tenure.
 //
 // ctx bounds Register only; the Registration lives until Close. Nothing is
 // written to etcd when cfg or s is invalid.
@@ -123,14 +129,15 @@ func Register(ctx context.Context, cli *clientv3.Client, s Session, cfg Config, 
 		s.ServerID = id
 	}
 	r := newRegistration(cli, s, cfg, o)
-	inc, err := r.establish(ctx, cfg.Retry, 0)
+	t, err := r.establish(ctx, cfg.Retry, 0, true)
 	if err != nil {
 		r.cancel()
+		r.wg.Wait()
 		return nil, errors.Wrapf(err, "session: register %s", s)
 	}
-	r.install(inc, false)
+	r.install(t, false)
 	r.wg.Add(1)
-	go r.run(inc)
+	go r.run(t)
 	return r, nil
 }
 
@@ -188,7 +195,8 @@ func (r *Registration) Session() Session {
 	return s
 }
 
-// Lost returns a channel closed when the current lease is lost. After a
+// Lost returns a channel closed when etcd says the current lease is gone
+// (not when it merely cannot be reached: see State). After a
 // re-registration it returns a new, open channel.
 func (r *Registration) Lost() <-chan struct{} {
 	r.mu.Lock()
@@ -196,8 +204,8 @@ func (r *Registration) Lost() <-chan struct{} {
 	return r.lost
 }
 
-// Ready returns a channel closed while the current incarnation is
-// registered. After a lost lease it returns a new channel, closed when the
+// Ready returns a channel closed while the current lease is registered
+// (Connected or Disconnected). After a lost lease it returns a new channel, closed when the
 // Registration has registered again.
 func (r *Registration) Ready() <-chan struct{} {
 	r.mu.Lock()
@@ -206,8 +214,8 @@ func (r *Registration) Ready() <-chan struct{} {
 }
 
 // Active returns a channel closed while this process holds its role: at
-// once for a non-exclusive role, when it holds the active key for an
-// exclusive one. After a lost lease it returns a new channel.
+// once for a non-exclusive role, during an active term (see Tenure) for an
+// exclusive one. After the term ends it returns a new channel.
 func (r *Registration) Active() <-chan struct{} {
 	r.mu.Lock()
 	defer r.mu.Unlock()
