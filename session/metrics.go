@@ -65,7 +65,7 @@ func newMetrics() *Metrics {
 		State:           gauge("registration_state", "State of a registration: 1 Connected, 2 Disconnected, 3 Reregistering, 4 Closed.", "role"),
 		Events:          counter("watch_events_total", "Session events emitted by watchers.", "role", "type"),
 		Resyncs:         counter("watch_resyncs_total", "Re-lists after a broken watch.", "role", "reason"),
-		MalformedSkip:   counter("malformed_values_total", "Session values skipped because they could not be decoded.", "role"),
+		MalformedSkip:   counter("malformed_values_total", "Session values skipped as malformed: not a record, another role's record, or no Address.", "role"),
 		FilteredSkip:    counter("filtered_sessions_total", "Sessions skipped because their version is outside the range.", "role"),
 		KnownSessions:   gauge("known_sessions", "Sessions a watcher currently knows.", "role"),
 		LastSyncSecond:  gauge("last_sync_timestamp_seconds", "Unix time of a watcher's last successful list or watch response.", "role"),

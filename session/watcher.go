@@ -131,7 +131,8 @@ func (w *Watcher) LastSync() time.Time {
 // Sessions returns a copy of the visible set, sorted by ServerID.
 func (w *Watcher) Sessions() []Session { return w.hub.sessions() }
 
-// Revision returns the etcd revision the visible set is current at.
+// Revision returns the etcd revision the visible set is current at:
+// whenever it returns R, Sessions reflects every change up to R.
 func (w *Watcher) Revision() int64 { return w.rev.Load() }
 
 // Close stops the watcher and every subscriber, whose channels are closed,
@@ -147,7 +148,9 @@ func (w *Watcher) Close() error {
 	return nil
 }
 
-// touch records a successful contact with etcd at revision rev.
+// touch records a successful contact with etcd at revision rev. The
+// changes up to rev must be emitted already, so that Revision never runs
+// ahead of Sessions.
 func (w *Watcher) touch(rev int64) {
 	now := w.o.clock.Now()
 	w.lastSync.Store(now.UnixNano())

@@ -56,7 +56,7 @@ type Event struct {
 func sameRecord(a, b Session) bool {
 	return a.ServerID == b.ServerID && a.ServerName == b.ServerName && a.Address == b.Address &&
 		a.Exclusive == b.Exclusive && a.Stopping == b.Stopping && a.Version == b.Version &&
-		a.LeaseID == b.LeaseID && a.HostName == b.HostName &&
+		a.LeaseID == b.LeaseID && a.HostName == b.HostName && a.Incarnation == b.Incarnation &&
 		maps.Equal(a.ServerLabels, b.ServerLabels) &&
 		maps.EqualFunc(a.extra, b.extra, func(x, y json.RawMessage) bool { return bytes.Equal(x, y) })
 }

@@ -85,9 +85,11 @@ func (w *Watcher) resync(ctx context.Context, brk watchBreak, attempt int) (int6
 			}
 			continue
 		}
+		// Publish before moving the revision: whenever Revision returns R,
+		// Sessions reflects at least R.
 		evs := w.st.replace(kvs, rev)
-		w.touch(rev)
 		w.emit(evs)
+		w.touch(rev)
 		add, upd, del := countTypes(evs)
 		fields := []zap.Field{zap.Int64("revision", rev), zap.Int("sessions", len(w.st.shown)),
 			zap.Int("added", add), zap.Int("updated", upd), zap.Int("deleted", del),
@@ -113,7 +115,7 @@ func (w *Watcher) watch(ctx context.Context, rev int64) (brk watchBreak, progres
 	go func() {
 		defer close(exited)
 		started <- w.cli.Watch(wctx, w.cfg.RolePrefix(w.wc.Role), clientv3.WithPrefix(), clientv3.WithRev(rev+1),
-			clientv3.WithProgressNotify(), clientv3.WithPrevKV())
+			clientv3.WithProgressNotify())
 	}()
 	defer func() {
 		cancel()
@@ -197,9 +199,12 @@ func (w *Watcher) checkIdle(ctx context.Context, ic *idleCheck) error {
 		}
 		return nil
 	}
+	// Only the header's revision is needed: count one key, the role's
+	// active key, rather than range over the role. The read is
+	// linearizable, so the revision is the store's.
 	rctx, cancel := context.WithTimeout(ctx, w.cfg.RequestTimeout)
 	defer cancel()
-	resp, err := w.cli.Get(rctx, w.cfg.RolePrefix(w.wc.Role), clientv3.WithPrefix(), clientv3.WithCountOnly())
+	resp, err := w.cli.Get(rctx, w.cfg.ActiveKey(w.wc.Role), clientv3.WithCountOnly())
 	if err != nil {
 		return errors.Wrap(err, "session: revision check")
 	}

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/cockroachdb/errors"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -102,7 +103,7 @@ func (st *state) replace(kvs []*mvccpb.KeyValue, rev int64) []Event {
 // putValue decodes a key's new value; a malformed value is reported and
 // counts as the key gone.
 func (st *state) putValue(key string, keyID int64, value []byte, rev int64) {
-	s, err := decodeValue(keyID, value)
+	s, err := st.decode(keyID, value)
 	if err != nil {
 		if st.malformed[key] != rev {
 			st.malformed[key] = rev
@@ -128,6 +129,22 @@ func (st *state) putValue(key string, keyID int64, value []byte, rev int64) {
 	if st.onFiltered != nil && !st.filter.allows(s.Version) {
 		st.onFiltered(s)
 	}
+}
+
+// decode decodes the value of a key of st's role (keyID as decodeValue
+// takes it). A record of another role, or without an Address, cannot be
+// dialled as a process of the role: it is malformed.
+func (st *state) decode(keyID int64, value []byte) (Session, error) {
+	s, err := decodeValue(keyID, value)
+	switch {
+	case err != nil:
+		return Session{}, err
+	case s.ServerName != st.role:
+		return Session{}, errors.Wrapf(ErrMalformed, "ServerName (%q) differs from the key's role (%q)", s.ServerName, st.role)
+	case s.Address == "":
+		return Session{}, errors.Wrap(ErrMalformed, "Address is empty")
+	}
+	return s, nil
 }
 
 func (st *state) remove(key string) {

@@ -102,7 +102,7 @@ func TestStateEvents(t *testing.T) {
 			{put: k(2), val: enc(s2), rev: 6, want: []Event{ev(EventAdd, s2, 6)}},
 			{put: k(2), val: enc(old), rev: 7, want: []Event{ev(EventDel, s2, 7)}},
 			{del: k(2), rev: 8},
-			{put: k(1), val: enc(Session{ServerID: 1, ServerName: role, Version: "not-a-version"}), rev: 9},
+			{put: k(1), val: enc(Session{ServerID: 1, ServerName: role, Address: "10.0.0.1:1", Version: "not-a-version"}), rev: 9},
 		}},
 		{name: "re-list emits the difference", ops: []op{
 			{put: k(1), val: enc(s1), rev: 5, want: []Event{ev(EventAdd, s1, 5)}},
