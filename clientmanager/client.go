@@ -13,9 +13,13 @@ import (
 	"github.com/coordkit/clientmanager/session"
 )
 
-// Client is the client of one incarnation of one node: its session and its
-// connection. A new incarnation of the node (new LeaseID or Address) is a
-// new Client. Clients are shared: do not change what Session returns.
+// Client is the client of one process of one node: its session and its
+// connection. A process is one start, identified by ServerID and
+// Incarnation (see session.SameProcess): when it re-registers under a new
+// lease its Client is updated in place — same Client, same connection,
+// calls in flight kept. A restarted process (a new Incarnation, or for a
+// record without one a new LeaseID) or a new Address is a new Client.
+// Clients are shared: do not change what Session returns.
 type Client struct {
 	id   int64
 	role string
@@ -71,12 +75,14 @@ func (c *Client) NodeID() int64 { return c.id }
 // Role returns the node's role (its session's ServerName).
 func (c *Client) Role() string { return c.role }
 
-// Session returns the node's session record, as last seen in etcd. Its
-// ServerLabels map is shared: read it, do not change it.
+// Session returns the node's session record, as last seen in etcd (its
+// LeaseID is the latest lease of the process). Its ServerLabels map is
+// shared: read it, do not change it.
 func (c *Client) Session() session.Session { return *c.sess.Load() }
 
 // Conn returns the connection to the node. Every call made through it
-// carries the node's ServerID and LeaseID (see OutgoingIdentity), and is
+// carries the node's ServerID, Incarnation and current LeaseID (see
+// OutgoingIdentity), and is
 // cancelled with ErrNodeGone when the node leaves. Calls made before the
 // node is connected, or after it left, fail with codes.Unavailable. With
 // Config.PoolSize > 1 calls go round robin over the node's connections.
@@ -100,7 +106,7 @@ func (c *Client) conn() grpc.ClientConnInterface {
 }
 
 // reject tells the connector, once, that the server refused this Client's
-// identity: the process at the address is not this incarnation.
+// identity: the process at the address is not this one.
 func (c *Client) reject() {
 	if c.onReject != nil {
 		c.rejectOnce.Do(c.onReject)

@@ -6,13 +6,15 @@ import (
 	"github.com/cockroachdb/errors"
 	"go.uber.org/zap"
 	"google.golang.org/grpc/connectivity"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/coordkit/clientmanager/retry"
 	"github.com/coordkit/clientmanager/session"
 )
 
-// connector is the goroutine of one incarnation of one node: it dials the
-// node, watches its connection, and closes it when the node leaves.
+// connector is the goroutine of one process of one node (one ServerID and
+// Incarnation, whatever its lease): it dials the node, watches its
+// connection, and closes it when the node leaves.
 type connector struct {
 	m   *Manager
 	c   *Client
@@ -29,7 +31,8 @@ type connector struct {
 // startConnector adds s's node to the registry and starts its goroutine.
 // It runs in the role's goroutine.
 func (m *Manager) startConnector(parent context.Context, r *role, s session.Session) *connector {
-	log := r.log.With(zap.Int64("node_id", s.ServerID), zap.Int64("lease_id", s.LeaseID), zap.String("address", s.Address))
+	log := r.log.With(zap.Int64("node_id", s.ServerID), zap.String("incarnation", s.Incarnation),
+		zap.Int64("lease_id", s.LeaseID), zap.String("address", s.Address))
 	c := m.newNodeClient(s, r.bal, r.shared, log)
 	cn := &connector{
 		m:    m,
@@ -46,10 +49,17 @@ func (m *Manager) startConnector(parent context.Context, r *role, s session.Sess
 	return cn
 }
 
-// update records a new record of the same incarnation and, unless it is
-// stopping, has an unreachable node dialed again at once.
+// update records a new record of the same process — such as Stopping set,
+// or a new lease after a lost one — in place: the Client, its connection
+// and its calls in flight stay. Unless the node is stopping, an
+// unreachable node is dialed again at once.
 func (cn *connector) update(s session.Session) {
+	old := cn.c.Session()
 	cn.logTransition(cn.m.reg.setSession(cn.c, s), nil)
+	if s.LeaseID != old.LeaseID {
+		cn.log.Info("node re-registered under a new lease; its client is kept",
+			zap.Int64("new_lease_id", s.LeaseID))
+	}
 	if s.Stopping {
 		return
 	}
@@ -191,13 +201,20 @@ func (cn *connector) dialOnce(ctx context.Context, attempt int) (Conn, error) {
 }
 
 // watch follows conn's state until wctx ends (false) or the connection
-// shuts down (true). READY makes the node available; any other state makes
-// it suspect, and an IDLE connection is told to reconnect.
+// shuts down (true). READY makes the node available once the server
+// accepted its identity (verify); any other state makes it suspect, and an
+// IDLE connection is told to reconnect.
 func (cn *connector) watch(conn Conn) bool {
 	for {
 		st := conn.GetState()
 		switch st {
 		case connectivity.Ready:
+			if !cn.verify(conn) {
+				return false // rejected: wctx has ended
+			}
+			if conn.GetState() != connectivity.Ready {
+				continue // lost while verifying
+			}
 			cn.setState(NodeOnline, nil)
 		case connectivity.Shutdown:
 			cn.setState(NodeSuspect, errors.New("connection shut down"))
@@ -213,6 +230,31 @@ func (cn *connector) watch(conn Conn) bool {
 		}
 	}
 }
+
+// verify asks the server at the other end of conn whether it is the node's
+// process, on every (re)connect before the node is published: a grpc
+// health Check carrying the node's identity, which the server's identity
+// check (CheckIdentity) answers. After a process dies, its connection
+// reconnects to whatever serves at the address next; only this check tells
+// that it is another process. An identity mismatch rejects the Client, as
+// a rejected call does, and verify returns false. Any other answer —
+// SERVING or not, Unimplemented, a transport error, DialTimeout passing —
+// is no verdict on identity: the connection's state and the calls decide.
+func (cn *connector) verify(conn Conn) bool {
+	ctx, cancel := withTimeout(cn.wctx, cn.m.clock, cn.m.cfg.DialTimeout)
+	defer cancel()
+	err := conn.Invoke(OutgoingIdentity(ctx, cn.c.Session()), identityProbeMethod,
+		new(healthpb.HealthCheckRequest), new(healthpb.HealthCheckResponse))
+	if !IsIdentityMismatch(err) {
+		return true
+	}
+	cn.log.Info("the server at the address is another process", zap.Error(err))
+	cn.c.reject()
+	return false
+}
+
+// identityProbeMethod is the method verify calls.
+const identityProbeMethod = healthpb.Health_Check_FullMethodName
 
 // drainAndClose waits for the calls in flight on the node (already
 // cancelled) to return, at most DrainTimeout, then closes conn and the
@@ -251,7 +293,10 @@ func (cn *connector) setState(st NodeState, err error) {
 	cn.logTransition(cn.m.reg.setState(cn.c, st, err), err)
 }
 
-// logTransition logs a change of the node's state, once.
+// logTransition logs a change of the node's state, once. Losing a member
+// that is not stopping (suspect, unreachable) is a warning; every step of a
+// planned departure — Stopping, a connection going away after it, the
+// removal — is Info. A removed node has no transitions left to log.
 func (cn *connector) logTransition(t transition, err error) {
 	if !t.changed {
 		return
@@ -260,10 +305,9 @@ func (cn *connector) logTransition(t transition, err error) {
 	if err != nil {
 		fields = append(fields, zap.Error(err))
 	}
-	switch t.to {
-	case NodeSuspect, NodeUnreachable:
+	if (t.to == NodeSuspect || t.to == NodeUnreachable) && !cn.c.Session().Stopping {
 		cn.log.Warn("node state changed", fields...)
-	default:
-		cn.log.Info("node state changed", fields...)
+		return
 	}
+	cn.log.Info("node state changed", fields...)
 }

@@ -18,14 +18,24 @@
 // A Del from etcd stops the node's connector, removes its client from the
 // registry and cancels every call in flight to the node, which returns
 // ErrNodeGone (codes.Unavailable) at once; the connection is closed when
-// those calls have returned, or after DrainTimeout. A new incarnation (the
-// same ServerID with a new LeaseID or Address) replaces the old client. A
-// session marked Stopping stays a member but is not picked for new calls.
+// those calls have returned, or after DrainTimeout. A process is one start,
+// ServerID and Incarnation: when it re-registers under a new lease (after
+// an etcd outage longer than its TTL) its client is updated in place, and
+// nothing is redialed or cancelled. A new process under the same ServerID —
+// a new Incarnation, a new Address, or for a record without Incarnation
+// (written by Milvus) a new LeaseID — replaces the old client. A session
+// marked Stopping stays a member but is not picked for new calls; the
+// connection going away after that, and the removal, are logged at Info.
 //
 // # Availability
 //
-// A node is available when etcd lists it, it is not Stopping, and its
-// connection is READY. The connector watches the connection's state: any
+// A node is available when etcd lists it, it is not Stopping, its
+// connection is READY, and the server there did not reject its identity:
+// on every (re)connect, before the node is published, the connector makes
+// a health Check carrying the identity, so a connection that reconnected
+// to another process serving at the address is not published (the node is
+// gone until etcd removes or replaces it). The connector watches the
+// connection's state: any
 // other state makes the node suspect — excluded from picks at once — and it
 // is available again as soon as the connection is READY again. A killed
 // process closes its TCP connection, so its node is suspect within
@@ -59,10 +69,12 @@
 //
 // # Calls
 //
-// Every call made through Client.Conn carries the target's ServerID and
-// LeaseID in its metadata (see OutgoingIdentity), so a process that reused
-// the address of a dead one rejects it; the manager treats that rejection
-// as "the node is gone".
+// Every call made through Client.Conn carries the target's ServerID,
+// Incarnation and LeaseID in its metadata (see OutgoingIdentity), so a
+// process that reused the address of a dead one rejects it (CheckIdentity)
+// while the process itself accepts calls addressed with a lease it held
+// before re-registering; the manager treats a rejection as "the node is
+// gone".
 //
 // Invoke picks an available node of a role with the role's balancer and
 // fails fast with ErrServiceUnavailable when there is none. It makes up to

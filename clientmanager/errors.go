@@ -28,8 +28,9 @@ func (e *codedError) GRPCStatus() *status.Status { return status.New(e.code, e.m
 var ErrServiceUnavailable error = &codedError{code: codes.Unavailable, msg: "clientmanager: service unavailable"}
 
 // ErrNodeGone is returned when the node's session was deleted, replaced by
-// a new incarnation, or its identity was rejected during a call; the call
-// was cancelled. It converts to codes.Unavailable.
+// a new process (not merely re-registered under a new lease), or its
+// identity was rejected; the call was cancelled. It converts to
+// codes.Unavailable.
 var ErrNodeGone error = &codedError{code: codes.Unavailable, msg: "clientmanager: node gone"}
 
 // ErrClosed is returned when the Manager is closed. It converts to

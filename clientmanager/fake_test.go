@@ -14,12 +14,14 @@ import (
 )
 
 // fakeConn is a Conn whose state the test sets; Invoke answers with
-// invoke's result.
+// invoke's result, and the connector's identity probe with probe's (nil:
+// accepted).
 type fakeConn struct {
 	mu      sync.Mutex
 	state   connectivity.State
 	changed chan struct{}
 	invoke  func(ctx context.Context, method string) error
+	probe   func(ctx context.Context) error
 	closed  atomic.Bool
 }
 
@@ -65,6 +67,12 @@ func (f *fakeConn) Close() error {
 }
 
 func (f *fakeConn) Invoke(ctx context.Context, method string, _, _ any, _ ...grpc.CallOption) error {
+	if method == identityProbeMethod {
+		if f.probe != nil {
+			return f.probe(ctx)
+		}
+		return nil
+	}
 	if f.invoke != nil {
 		return f.invoke(ctx, method)
 	}

@@ -119,8 +119,19 @@ func serverOptions(extra ...grpc.ServerOption) []grpc.ServerOption {
 
 func startServer(t testing.TB, opts ...grpc.ServerOption) *testServer {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	return startServerAt(t, "127.0.0.1:0", opts...)
+}
+
+// startServerAt is startServer listening on addr, which may be the address
+// of a server that just stopped: listening is retried until it is free.
+func startServerAt(t testing.TB, addr string, opts ...grpc.ServerOption) *testServer {
+	t.Helper()
+	var lis net.Listener
+	require.Eventually(t, func() bool {
+		var err error
+		lis, err = net.Listen("tcp", addr)
+		return err == nil
+	}, testTimeout, 10*time.Millisecond, "listen on %s", addr)
 	s := &testServer{
 		addr:   lis.Addr().String(),
 		srv:    grpc.NewServer(serverOptions(opts...)...),

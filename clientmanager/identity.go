@@ -14,12 +14,19 @@ import (
 )
 
 // Metadata keys under which a call carries the identity of the process it
-// is addressed to. Values are base-10 integers.
+// is addressed to. A process is its ServerID and Incarnation (one process
+// start); its LeaseID changes when it re-registers after a lost lease, and
+// identifies it only when one side has no Incarnation (a record written by
+// Milvus).
 const (
-	// MetadataServerID carries the target's session ServerID.
+	// MetadataServerID carries the target's session ServerID, base 10.
 	MetadataServerID = "cm-target-server-id"
-	// MetadataLeaseID carries the target's session LeaseID (its incarnation).
+	// MetadataLeaseID carries the target's session LeaseID, base 10: the
+	// lease its record was written with when the caller last saw it.
 	MetadataLeaseID = "cm-target-lease-id"
+	// MetadataIncarnation carries the target's session Incarnation; it is
+	// absent when the target's record has none.
+	MetadataIncarnation = "cm-target-incarnation"
 )
 
 // The errdetails.ErrorInfo attached to an identity mismatch status.
@@ -32,30 +39,43 @@ const (
 
 // ErrorInfo metadata keys of an identity mismatch. "expected" is the
 // identity the call was addressed to, "actual" the identity of the process
-// that received it.
+// that received it. An Incarnation key holds "" when that side has none.
 const (
-	MismatchExpectedServerID = "expected_server_id"
-	MismatchExpectedLeaseID  = "expected_lease_id"
-	MismatchActualServerID   = "actual_server_id"
-	MismatchActualLeaseID    = "actual_lease_id"
+	MismatchExpectedServerID    = "expected_server_id"
+	MismatchExpectedLeaseID     = "expected_lease_id"
+	MismatchExpectedIncarnation = "expected_incarnation"
+	MismatchActualServerID      = "actual_server_id"
+	MismatchActualLeaseID       = "actual_lease_id"
+	MismatchActualIncarnation   = "actual_incarnation"
 )
 
 // maxQuotedValue bounds how much of a malformed metadata value an error
 // message repeats.
 const maxQuotedValue = 64
 
-// OutgoingIdentity returns ctx with s's ServerID and LeaseID in its outgoing
-// metadata, replacing any identity ctx already carries.
+// OutgoingIdentity returns ctx with s's ServerID, LeaseID and Incarnation
+// (when s has one) in its outgoing metadata, replacing any identity ctx
+// already carries.
 func OutgoingIdentity(ctx context.Context, s session.Session) context.Context {
 	sid := strconv.FormatInt(s.ServerID, 10)
 	lid := strconv.FormatInt(s.LeaseID, 10)
 	if metadata.ValueFromOutgoingContext(ctx, MetadataServerID) == nil &&
-		metadata.ValueFromOutgoingContext(ctx, MetadataLeaseID) == nil {
-		return metadata.AppendToOutgoingContext(ctx, MetadataServerID, sid, MetadataLeaseID, lid)
+		metadata.ValueFromOutgoingContext(ctx, MetadataLeaseID) == nil &&
+		metadata.ValueFromOutgoingContext(ctx, MetadataIncarnation) == nil {
+		if s.Incarnation == "" {
+			return metadata.AppendToOutgoingContext(ctx, MetadataServerID, sid, MetadataLeaseID, lid)
+		}
+		return metadata.AppendToOutgoingContext(ctx, MetadataServerID, sid, MetadataLeaseID, lid,
+			MetadataIncarnation, s.Incarnation)
 	}
 	md, _ := metadata.FromOutgoingContext(ctx) // a copy
 	md.Set(MetadataServerID, sid)
 	md.Set(MetadataLeaseID, lid)
+	if s.Incarnation == "" {
+		md.Delete(MetadataIncarnation)
+	} else {
+		md.Set(MetadataIncarnation, s.Incarnation)
+	}
 	return metadata.NewOutgoingContext(ctx, md)
 }
 
@@ -84,11 +104,16 @@ func IdentityStreamClientInterceptor(target func() session.Session) grpc.StreamC
 }
 
 // CheckIdentity is the server-side identity check. It returns nil when the
-// incoming call carries self's ServerID and LeaseID, and a FailedPrecondition
-// status with an IDENTITY_MISMATCH ErrorInfo when either differs: the caller
-// addressed another process, typically an earlier incarnation that served on
-// the same address. A malformed identity (a value that is not an integer,
-// one key without the other, or a key repeated) is an InvalidArgument status.
+// incoming call is addressed to self's process (session.SameProcess): the
+// same ServerID and, when both the call and self have an Incarnation, the
+// same Incarnation — whatever the LeaseID, so a call addressed with the
+// lease self held before it re-registered passes — or, when either has
+// none (a record written by Milvus), the same LeaseID. Otherwise it returns
+// a FailedPrecondition status with an IDENTITY_MISMATCH ErrorInfo: the
+// caller addressed another process, typically an earlier one that served on
+// the same address. A malformed identity (a ServerID or LeaseID that is not
+// an integer, an empty Incarnation, an Incarnation or either id without the
+// other id, or a key repeated) is an InvalidArgument status.
 //
 // A call that carries no identity at all passes: clients that do not go
 // through the manager (health probes, tools, other systems) keep working,
@@ -104,6 +129,7 @@ func CheckIdentity(ctx context.Context, self session.Session) error {
 // identity is what a call says about the process it is for.
 type identity struct {
 	serverID, leaseID int64
+	incarnation       string // "" when the call names none
 }
 
 // incomingIdentity reads the identity from ctx's incoming metadata; ok is
@@ -111,7 +137,8 @@ type identity struct {
 func incomingIdentity(ctx context.Context) (id identity, ok bool, err error) {
 	sids := metadata.ValueFromIncomingContext(ctx, MetadataServerID)
 	lids := metadata.ValueFromIncomingContext(ctx, MetadataLeaseID)
-	if len(sids) == 0 && len(lids) == 0 {
+	incs := metadata.ValueFromIncomingContext(ctx, MetadataIncarnation)
+	if len(sids) == 0 && len(lids) == 0 && len(incs) == 0 {
 		return identity{}, false, nil
 	}
 	if id.serverID, err = parseIdentityValue(MetadataServerID, sids); err != nil {
@@ -119,6 +146,16 @@ func incomingIdentity(ctx context.Context) (id identity, ok bool, err error) {
 	}
 	if id.leaseID, err = parseIdentityValue(MetadataLeaseID, lids); err != nil {
 		return identity{}, false, err
+	}
+	switch {
+	case len(incs) > 1:
+		return identity{}, false, status.Errorf(codes.InvalidArgument,
+			"clientmanager: metadata %q must carry at most one value, got %d", MetadataIncarnation, len(incs))
+	case len(incs) == 1 && incs[0] == "":
+		return identity{}, false, status.Errorf(codes.InvalidArgument,
+			"clientmanager: metadata %q is empty", MetadataIncarnation)
+	case len(incs) == 1:
+		id.incarnation = incs[0]
 	}
 	return id, true, nil
 }
@@ -130,18 +167,24 @@ func parseIdentityValue(key string, vals []string) (int64, error) {
 	}
 	v, err := strconv.ParseInt(vals[0], 10, 64)
 	if err != nil {
-		q := vals[0]
-		if len(q) > maxQuotedValue {
-			q = q[:maxQuotedValue] + "…"
-		}
 		return 0, status.Errorf(codes.InvalidArgument,
-			"clientmanager: metadata %q (%q) is not a base-10 int64", key, q)
+			"clientmanager: metadata %q (%q) is not a base-10 int64", key, quote(vals[0]))
 	}
 	return v, nil
 }
 
+// quote bounds a value an error message repeats.
+func quote(v string) string {
+	if len(v) > maxQuotedValue {
+		return v[:maxQuotedValue] + "…"
+	}
+	return v
+}
+
+// compareIdentity accepts a call for self's process: session.SameProcess
+// is the one rule of what "the same process" means.
 func compareIdentity(want identity, self session.Session) error {
-	if want.serverID == self.ServerID && want.leaseID == self.LeaseID {
+	if session.SameProcess(session.Session{ServerID: want.serverID, LeaseID: want.leaseID, Incarnation: want.incarnation}, self) {
 		return nil
 	}
 	return identityMismatch(want, self)
@@ -150,16 +193,18 @@ func compareIdentity(want identity, self session.Session) error {
 // identityMismatch builds the FailedPrecondition status a rejected call gets.
 func identityMismatch(want identity, self session.Session) error {
 	st := status.New(codes.FailedPrecondition, fmt.Sprintf(
-		"clientmanager: identity mismatch: call for server %d lease %d reached server %d lease %d",
-		want.serverID, want.leaseID, self.ServerID, self.LeaseID))
+		"clientmanager: identity mismatch: call for server %d incarnation %q lease %d reached server %d incarnation %q lease %d",
+		want.serverID, quote(want.incarnation), want.leaseID, self.ServerID, quote(self.Incarnation), self.LeaseID))
 	withInfo, err := st.WithDetails(&errdetails.ErrorInfo{
 		Reason: IdentityMismatchReason,
 		Domain: IdentityErrorDomain,
 		Metadata: map[string]string{
-			MismatchExpectedServerID: strconv.FormatInt(want.serverID, 10),
-			MismatchExpectedLeaseID:  strconv.FormatInt(want.leaseID, 10),
-			MismatchActualServerID:   strconv.FormatInt(self.ServerID, 10),
-			MismatchActualLeaseID:    strconv.FormatInt(self.LeaseID, 10),
+			MismatchExpectedServerID:    strconv.FormatInt(want.serverID, 10),
+			MismatchExpectedLeaseID:     strconv.FormatInt(want.leaseID, 10),
+			MismatchExpectedIncarnation: quote(want.incarnation),
+			MismatchActualServerID:      strconv.FormatInt(self.ServerID, 10),
+			MismatchActualLeaseID:       strconv.FormatInt(self.LeaseID, 10),
+			MismatchActualIncarnation:   self.Incarnation,
 		},
 	})
 	if err != nil { // only if ErrorInfo could not be marshalled
@@ -178,7 +223,7 @@ func IsIdentityMismatch(err error) bool {
 
 // IdentityMismatchInfo returns the ErrorInfo of an identity mismatch in
 // err's chain: the Metadata holds the expected (addressed) and actual
-// (serving) ServerID and LeaseID.
+// (serving) ServerID, LeaseID and Incarnation.
 func IdentityMismatchInfo(err error) (*errdetails.ErrorInfo, bool) {
 	var info *errdetails.ErrorInfo
 	anyInChain(err, func(e error) bool {
@@ -258,9 +303,8 @@ func checkIdentityFunc(ctx context.Context, self func() session.Session) error {
 	if err != nil || !ok {
 		return err
 	}
-	var me session.Session
-	if self != nil {
-		me = self()
+	if self == nil {
+		return identityMismatch(want, session.Session{})
 	}
-	return compareIdentity(want, me)
+	return compareIdentity(want, self())
 }

@@ -116,10 +116,12 @@ func requireMismatch(t *testing.T, err error, expected, actual session.Session) 
 	info, ok := clientmanager.IdentityMismatchInfo(err)
 	require.True(t, ok)
 	require.Equal(t, map[string]string{
-		"expected_server_id": fmt.Sprint(expected.ServerID),
-		"expected_lease_id":  fmt.Sprint(expected.LeaseID),
-		"actual_server_id":   fmt.Sprint(actual.ServerID),
-		"actual_lease_id":    fmt.Sprint(actual.LeaseID),
+		clientmanager.MismatchExpectedServerID:    fmt.Sprint(expected.ServerID),
+		clientmanager.MismatchExpectedLeaseID:     fmt.Sprint(expected.LeaseID),
+		clientmanager.MismatchExpectedIncarnation: expected.Incarnation,
+		clientmanager.MismatchActualServerID:      fmt.Sprint(actual.ServerID),
+		clientmanager.MismatchActualLeaseID:       fmt.Sprint(actual.LeaseID),
+		clientmanager.MismatchActualIncarnation:   actual.Incarnation,
 	}, info.GetMetadata())
 }
 
@@ -170,6 +172,42 @@ func TestIdentityOverGRPC(t *testing.T) {
 	}
 }
 
+// A process that re-registered under a new lease after losing its old one
+// is the same process: ServerID and Incarnation identify it, so calls still
+// addressed with the old LeaseID are served, and a call for another
+// incarnation is rejected even when the LeaseIDs happen to be equal. Records
+// without an Incarnation (written by Milvus) fall back to the LeaseID.
+func TestIdentityAcceptsOldLeaseOfSameIncarnation(t *testing.T) {
+	self := session.Session{ServerID: 1, Incarnation: "inc-a", LeaseID: 11} // re-registered: lease 10 was lost
+	srv := startIdentityServer(t, listen(t, "127.0.0.1:0"), self)
+	cases := []struct {
+		name     string
+		target   session.Session
+		mismatch bool
+	}{
+		{"same incarnation, current lease", session.Session{ServerID: 1, Incarnation: "inc-a", LeaseID: 11}, false},
+		{"same incarnation, old lease", session.Session{ServerID: 1, Incarnation: "inc-a", LeaseID: 10}, false},
+		{"other incarnation, same lease", session.Session{ServerID: 1, Incarnation: "inc-b", LeaseID: 11}, true},
+		{"same incarnation, other server", session.Session{ServerID: 2, Incarnation: "inc-a", LeaseID: 11}, true},
+		{"no incarnation, current lease", session.Session{ServerID: 1, LeaseID: 11}, false},
+		{"no incarnation, old lease", session.Session{ServerID: 1, LeaseID: 10}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), identityTestTimeout)
+			defer cancel()
+			unaryErr, streamErr := check(ctx, dialIdentity(t, srv.addr, &tc.target))
+			for kind, err := range map[string]error{"unary": unaryErr, "stream": streamErr} {
+				if !tc.mismatch {
+					require.NoError(t, err, kind)
+					continue
+				}
+				requireMismatch(t, err, tc.target, self)
+			}
+		})
+	}
+}
+
 // A process restarted on the same address is a new process: calls
 // addressed to the old one must be rejected, not served.
 func TestIdentitySameAddressNewProcess(t *testing.T) {
@@ -206,9 +244,11 @@ func TestIdentitySameAddressNewProcess(t *testing.T) {
 
 func TestCheckIdentity(t *testing.T) {
 	self := session.Session{ServerID: 7, LeaseID: 70}
+	const sid, lid, inc = clientmanager.MetadataServerID, clientmanager.MetadataLeaseID, clientmanager.MetadataIncarnation
 	cases := []struct {
 		name     string
-		md       metadata.MD // incoming; nil: no metadata at all
+		self     *session.Session // nil: self
+		md       metadata.MD      // incoming; nil: no metadata at all
 		wantCode codes.Code
 	}{
 		{name: "no metadata", wantCode: codes.OK},
@@ -225,6 +265,27 @@ func TestCheckIdentity(t *testing.T) {
 		{name: "overflow", md: metadata.Pairs(clientmanager.MetadataServerID, "99999999999999999999", clientmanager.MetadataLeaseID, "70"),
 			wantCode: codes.InvalidArgument},
 		{name: "server id missing", md: metadata.Pairs(clientmanager.MetadataLeaseID, "70"), wantCode: codes.InvalidArgument},
+
+		// With incarnations on both sides the LeaseID does not matter.
+		{name: "same incarnation, old lease", self: &session.Session{ServerID: 7, LeaseID: 71, Incarnation: "a"},
+			md: metadata.Pairs(sid, "7", lid, "70", inc, "a"), wantCode: codes.OK},
+		{name: "other incarnation, same lease", self: &session.Session{ServerID: 7, LeaseID: 70, Incarnation: "a"},
+			md: metadata.Pairs(sid, "7", lid, "70", inc, "b"), wantCode: codes.FailedPrecondition},
+		{name: "same incarnation, other server", self: &session.Session{ServerID: 7, LeaseID: 70, Incarnation: "a"},
+			md: metadata.Pairs(sid, "8", lid, "70", inc, "a"), wantCode: codes.FailedPrecondition},
+		// Without one on either side (Milvus records), the LeaseID decides.
+		{name: "caller without incarnation, same lease", self: &session.Session{ServerID: 7, LeaseID: 70, Incarnation: "a"},
+			md: metadata.Pairs(sid, "7", lid, "70"), wantCode: codes.OK},
+		{name: "caller without incarnation, old lease", self: &session.Session{ServerID: 7, LeaseID: 71, Incarnation: "a"},
+			md: metadata.Pairs(sid, "7", lid, "70"), wantCode: codes.FailedPrecondition},
+		{name: "self without incarnation, same lease", md: metadata.Pairs(sid, "7", lid, "70", inc, "a"), wantCode: codes.OK},
+		{name: "self without incarnation, old lease", md: metadata.Pairs(sid, "7", lid, "69", inc, "a"),
+			wantCode: codes.FailedPrecondition},
+		// Malformed incarnations.
+		{name: "incarnation repeated", md: metadata.Pairs(sid, "7", lid, "70", inc, "a", inc, "a"), wantCode: codes.InvalidArgument},
+		{name: "incarnation empty", md: metadata.Pairs(sid, "7", lid, "70", inc, ""), wantCode: codes.InvalidArgument},
+		{name: "incarnation alone", md: metadata.Pairs(inc, "a"), wantCode: codes.InvalidArgument},
+		{name: "incarnation without lease", md: metadata.Pairs(sid, "7", inc, "a"), wantCode: codes.InvalidArgument},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -232,7 +293,11 @@ func TestCheckIdentity(t *testing.T) {
 			if tc.md != nil {
 				ctx = metadata.NewIncomingContext(ctx, tc.md)
 			}
-			err := clientmanager.CheckIdentity(ctx, self)
+			me := self
+			if tc.self != nil {
+				me = *tc.self
+			}
+			err := clientmanager.CheckIdentity(ctx, me)
 			require.Equal(t, tc.wantCode, status.Code(err), "%v", err)
 			require.Equal(t, tc.wantCode == codes.FailedPrecondition, clientmanager.IsIdentityMismatch(err))
 		})
@@ -258,8 +323,13 @@ func TestIdentityServerInterceptorReadsSelfLazily(t *testing.T) {
 	require.Equal(t, 1, calls)
 	require.Equal(t, 1, handled, "handler ran for a mismatched call")
 
-	// Without a self every addressed call is rejected.
+	// Without a self every addressed call is rejected, even one for the
+	// zero identity.
 	_, err = clientmanager.IdentityUnaryServerInterceptor(nil)(ctx, nil, &grpc.UnaryServerInfo{}, handler)
+	require.True(t, clientmanager.IsIdentityMismatch(err))
+	zero := metadata.NewIncomingContext(context.Background(),
+		metadata.Pairs(clientmanager.MetadataServerID, "0", clientmanager.MetadataLeaseID, "0"))
+	_, err = clientmanager.IdentityUnaryServerInterceptor(nil)(zero, nil, &grpc.UnaryServerInfo{}, handler)
 	require.True(t, clientmanager.IsIdentityMismatch(err))
 }
 
@@ -275,6 +345,19 @@ func TestOutgoingIdentityReplaces(t *testing.T) {
 
 	in := metadata.NewIncomingContext(context.Background(), md)
 	require.NoError(t, clientmanager.CheckIdentity(in, session.Session{ServerID: 3, LeaseID: 4}))
+
+	// An incarnation is added, replaced, and dropped for a target without one.
+	ctx = clientmanager.OutgoingIdentity(ctx, session.Session{ServerID: 5, LeaseID: 6, Incarnation: "a"})
+	ctx = clientmanager.OutgoingIdentity(ctx, session.Session{ServerID: 5, LeaseID: 6, Incarnation: "b"})
+	md, _ = metadata.FromOutgoingContext(ctx)
+	require.Equal(t, []string{"b"}, md.Get(clientmanager.MetadataIncarnation))
+	ctx = clientmanager.OutgoingIdentity(ctx, session.Session{ServerID: 5, LeaseID: 6})
+	md, _ = metadata.FromOutgoingContext(ctx)
+	require.Empty(t, md.Get(clientmanager.MetadataIncarnation))
+	require.Equal(t, []string{"5"}, md.Get(clientmanager.MetadataServerID))
+	fresh := clientmanager.OutgoingIdentity(context.Background(), session.Session{ServerID: 5, LeaseID: 6, Incarnation: "c"})
+	md, _ = metadata.FromOutgoingContext(fresh)
+	require.Equal(t, []string{"c"}, md.Get(clientmanager.MetadataIncarnation))
 }
 
 type statusCarrier struct{ st *status.Status }

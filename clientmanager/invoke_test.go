@@ -313,14 +313,16 @@ func TestIdentityMismatchMeansNodeGone(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	var self atomic.Pointer[session.Session]
-	self.Store(&session.Session{ServerID: 1, LeaseID: 12345}) // another incarnation
+	self.Store(&session.Session{})
 	impostor := startServer(t, grpc.UnaryInterceptor(IdentityUnaryServerInterceptor(func() session.Session { return *self.Load() })))
 	honest := startServer(t)
 	s1 := e.node(1, impostor.addr)
+	self.Store(&s1) // node 1's process, while the manager connects
 	e.node(2, honest.addr)
 	require.NoError(t, e.m.AddDependency(testRole))
 	c1 := e.waitOnline(1)
 	e.waitOnline(2)
+	self.Store(&session.Session{ServerID: 1, LeaseID: 12345}) // then another process answers there
 
 	err := callUnary(context.Background(), c1)
 	require.ErrorIs(t, err, ErrNodeGone, "a rejected identity is a gone node")
@@ -345,15 +347,19 @@ func TestIdentityMismatchMeansNodeGone(t *testing.T) {
 func TestInvokeFailsOverFromRejectedIdentity(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
+	var self atomic.Pointer[session.Session]
+	self.Store(&session.Session{})
 	impostor := startServer(t, grpc.UnaryInterceptor(IdentityUnaryServerInterceptor(func() session.Session {
-		return session.Session{ServerID: 1, LeaseID: 1}
+		return *self.Load()
 	})))
 	honest := startServer(t)
-	e.node(1, impostor.addr)
+	s1 := e.node(1, impostor.addr)
+	self.Store(&s1) // node 1's process, while the manager connects
 	e.node(2, honest.addr)
 	require.NoError(t, e.m.AddDependency(testRole))
 	e.waitOnline(1)
 	e.waitOnline(2)
+	self.Store(&session.Session{ServerID: 1, LeaseID: 1}) // then another process answers there
 	var rec recorder
 	for i := 0; i < 100 && e.m.IsOnline(1); i++ {
 		require.NoError(t, e.m.Invoke(context.Background(), testRole, rec.wrap(callUnary)))

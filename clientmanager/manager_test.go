@@ -184,15 +184,20 @@ func TestBlackHolesDoNotDelayOthers(t *testing.T) {
 func TestNewIncarnationReplacesOld(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name string
-		next func(e *env, old session.Session, other string) session.Session
+		name        string
+		incarnation string // of the old record
+		next        func(e *env, old session.Session, other string) session.Session
 	}{
-		{"new lease", func(e *env, old session.Session, _ string) session.Session {
-			old.LeaseID = 0
+		{"new lease without incarnation", "", func(e *env, old session.Session, _ string) session.Session {
+			old.LeaseID = 0 // a record written by Milvus: the lease is the process
 			return e.ss.put(old)
 		}},
-		{"new address", func(e *env, old session.Session, other string) session.Session {
+		{"new address", "", func(e *env, old session.Session, other string) session.Session {
 			old.Address = other
+			return e.ss.put(old)
+		}},
+		{"restarted process", session.NewIncarnation(), func(e *env, old session.Session, _ string) session.Session {
+			old.LeaseID, old.Incarnation = 0, session.NewIncarnation() // same ServerID and address
 			return e.ss.put(old)
 		}},
 	} {
@@ -200,7 +205,8 @@ func TestNewIncarnationReplacesOld(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, nil)
 			a, b := startServer(t), startServer(t)
-			old := e.node(7, a.addr)
+			old := e.ss.put(session.Session{ServerID: 7, ServerName: testRole, Address: a.addr, Version: "2.4.0",
+				Incarnation: tc.incarnation})
 			require.NoError(t, e.m.AddDependency(testRole))
 			c1 := e.waitOnline(7)
 			watch := e.m.WatchClients(context.Background(), testRole)

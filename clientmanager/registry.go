@@ -14,7 +14,7 @@ import (
 	"github.com/coordkit/clientmanager/session"
 )
 
-// nodeState is what the manager knows about one incarnation of a node,
+// nodeState is what the manager knows about one process of a node,
 // beside its session: the state of its connection and whether call sites
 // may use it. Fields are guarded by the registry's mutex. The node's
 // resilience (breaker, bulkhead, call statistics) lives in the Client, in
@@ -61,7 +61,7 @@ type registry struct {
 	metrics *metrics
 
 	mu      sync.Mutex
-	members map[int64]*Client // the current incarnation of every listed node
+	members map[int64]*Client // the current process of every listed node
 	roles   map[string]*roleState
 	subs    map[string]map[*watchSub]struct{}
 }
@@ -91,7 +91,7 @@ func (r *registry) addRole(role string, bal balancer.Balancer, shared *roleShare
 	r.publishRole(role, 0, nil)
 }
 
-// addMember records c as the current incarnation of its node, connecting.
+// addMember records c as the current process of its node, connecting.
 func (r *registry) addMember(c *Client) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -126,8 +126,8 @@ func (r *registry) setState(c *Client, st NodeState, err error) transition {
 	return r.changedLocked(c, from)
 }
 
-// setSession records a new record of the same incarnation (such as
-// Stopping set).
+// setSession records a new record of the same process (such as Stopping
+// set, or a new lease).
 func (r *registry) setSession(c *Client, s session.Session) transition {
 	r.mu.Lock()
 	defer r.mu.Unlock()

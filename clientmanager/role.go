@@ -39,13 +39,14 @@ func (r *role) handle(ctx context.Context, conns map[int64]*connector, ev sessio
 	cur := conns[s.ServerID]
 	switch ev.Type {
 	case session.EventAdd, session.EventUpdate:
-		if cur != nil && sameIncarnation(cur.c.Session(), s) {
+		if cur != nil && sameNode(cur.c.Session(), s) {
 			cur.update(s)
 			return
 		}
 		if cur != nil {
-			cur.log.Info("node replaced by a new incarnation",
-				zap.Int64("new_lease_id", s.LeaseID), zap.String("new_address", s.Address))
+			cur.log.Info("node replaced by a new process",
+				zap.Int64("new_lease_id", s.LeaseID), zap.String("new_address", s.Address),
+				zap.String("new_incarnation", s.Incarnation))
 			cur.stop()
 		}
 		conns[s.ServerID] = r.m.startConnector(ctx, r, s)
@@ -57,8 +58,10 @@ func (r *role) handle(ctx context.Context, conns map[int64]*connector, ev sessio
 	}
 }
 
-// sameIncarnation reports whether b is a new record of a's process at the
-// same address: same lease, same address.
-func sameIncarnation(a, b session.Session) bool {
-	return a.LeaseID == b.LeaseID && a.Address == b.Address
+// sameNode reports whether b is a new record of a's process at the same
+// address, which updates the node's Client in place. A process is one start
+// (session.SameProcess): a re-registration under a new lease keeps its
+// ServerID and Incarnation and is the same process; a restart is not.
+func sameNode(a, b session.Session) bool {
+	return session.SameProcess(a, b) && a.Address == b.Address
 }

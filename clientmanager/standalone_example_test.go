@@ -41,13 +41,20 @@ func ExampleStandalone() {
 	// FailedPrecondition true
 }
 
-// A server rejects calls addressed to another incarnation; calls that say
-// nothing about whom they are for pass.
+// A server rejects calls addressed to another process; calls for its own
+// process pass whatever lease they name, and calls that say nothing about
+// whom they are for pass.
 func ExampleCheckIdentity() {
-	self := session.Session{ServerID: 7, LeaseID: 70}
+	// Re-registered under lease 71 after losing lease 70.
+	self := session.Session{ServerID: 7, Incarnation: "9f86d081884c7d65", LeaseID: 71}
 
-	err := clientmanager.CheckIdentity(incoming(session.Session{ServerID: 7, LeaseID: 70}), self)
+	err := clientmanager.CheckIdentity(incoming(self), self)
 	fmt.Println("same process:", status.Code(err))
+
+	before := self
+	before.LeaseID = 70 // addressed before the caller saw the new lease
+	err = clientmanager.CheckIdentity(incoming(before), self)
+	fmt.Println("same process, old lease:", status.Code(err))
 
 	err = clientmanager.CheckIdentity(incoming(session.Session{ServerID: 3, LeaseID: 30}), self)
 	info, _ := clientmanager.IdentityMismatchInfo(err)
@@ -58,6 +65,7 @@ func ExampleCheckIdentity() {
 	fmt.Println("no identity:", status.Code(err) == codes.OK)
 	// Output:
 	// same process: OK
+	// same process, old lease: OK
 	// other process: FailedPrecondition 3 -> 7
 	// no identity: true
 }

@@ -39,8 +39,8 @@ type ClientEvent struct {
 // WatchClients returns a channel that first receives a ClientOnline for
 // every available node of role, then each change. Changes a slow reader
 // has not taken yet coalesce to each node's latest state (an Online then
-// Offline it never saw is nothing; a new incarnation is an Online with the
-// new Client), in the order of their latest change; a slow reader never
+// Offline it never saw is nothing; a new process is an Online with the
+// new Client, a re-registration of the same process is nothing), in the order of their latest change; a slow reader never
 // delays the registry or other subscribers. The channel is closed when ctx
 // ends or the manager is closed. role need not be a dependency yet.
 func (m *Manager) WatchClients(ctx context.Context, role string) <-chan ClientEvent {
@@ -98,7 +98,7 @@ func needed(ev ClientEvent, sent map[int64]*Client) bool {
 		return true
 	}
 	if !seen || prev != ev.Client {
-		// Offline of a node it was not told about, or of an incarnation
+		// Offline of a node it was not told about, or of a process
 		// already replaced by a newer one it was told about.
 		return false
 	}

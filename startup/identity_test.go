@@ -33,6 +33,7 @@ func TestRunnerIdentity(t *testing.T) {
 	close(comp.startGate)
 	h.waitState(StateHealthy)
 	self := h.r.Session()
+	require.NotEmpty(t, self.Incarnation)
 	other := func(f func(*session.Session)) session.Session {
 		s := self
 		f(&s)
@@ -45,7 +46,15 @@ func TestRunnerIdentity(t *testing.T) {
 	}{
 		{"own identity", clientmanager.OutgoingIdentity(ctx, self), false},
 		{"no identity", ctx, false},
-		{"earlier incarnation", clientmanager.OutgoingIdentity(ctx, other(func(s *session.Session) { s.LeaseID++ })), true},
+		// A process is its ServerID and Incarnation: a call addressed with
+		// a lease it held before re-registering is still for it.
+		{"own incarnation, other lease", clientmanager.OutgoingIdentity(ctx, other(func(s *session.Session) { s.LeaseID++ })), false},
+		{"earlier process", clientmanager.OutgoingIdentity(ctx, other(func(s *session.Session) {
+			s.Incarnation = session.NewIncarnation()
+		})), true},
+		{"caller without incarnation, other lease", clientmanager.OutgoingIdentity(ctx, other(func(s *session.Session) {
+			s.Incarnation, s.LeaseID = "", s.LeaseID+1
+		})), true},
 		{"other server", clientmanager.OutgoingIdentity(ctx, other(func(s *session.Session) { s.ServerID++ })), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
