@@ -58,7 +58,7 @@ type Config struct {
 	// is Disconnected and an exclusive role's active process is fenced,
 	// before etcd can expire the lease and give the role to a standby. The
 	// margin used is at least half the slowest recent etcd round trip (an
-	// estimate of one-way latency) and at most TTL/2. Default 0: max(1 s,
+	// estimate of one-way latency) and at most TTL/4. Default 0: max(1 s,
 	// TTL/10). Must be ≥ 0.
 	FenceMargin time.Duration
 	// ReplaceStale, when true (the default), revokes, on the first

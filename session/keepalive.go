@@ -187,14 +187,16 @@ func (r *Registration) disconnect(t *term, deadline time.Time) {
 
 // fenceMargin is subtracted from the lease's deadline as seen locally:
 // Config.FenceMargin, at least half the slowest recent etcd round trip
-// (a one-way latency estimate), and at most half the TTL.
+// (a one-way latency estimate), and at most a quarter of the TTL, so that
+// the keepalives etcd's client sends every TTL/3 (checked every 500 ms)
+// land before the local deadline.
 func (r *Registration) fenceMargin(ttl time.Duration) time.Duration {
 	m := r.cfg.FenceMargin
 	if m == 0 {
 		m = max(time.Second, ttl/10)
 	}
 	m = max(m, time.Duration(r.rtt.Load())/2)
-	return min(m, ttl/2)
+	return min(m, ttl/4)
 }
 
 // observeRTT keeps a decaying maximum of etcd round trips.
