@@ -3,6 +3,8 @@ package etcdtest
 import (
 	"errors"
 	"fmt"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"math/rand/v2"
 	"net"
 	"net/url"
@@ -145,6 +147,12 @@ func NewClient(t testing.TB, endpoints ...string) *clientv3.Client {
 		DialKeepAliveTime:    time.Second,
 		DialKeepAliveTimeout: time.Second,
 		Logger:               zap.NewNop(),
+		// Reconnect within a second of a restarted member, not after
+		// grpc's default backoff of up to two minutes.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: time.Second,
+		})},
 	})
 	if err != nil {
 		t.Fatalf("etcdtest: client for %v: %v", endpoints, err)
