@@ -64,9 +64,19 @@ type Config struct {
 	// DependencyPolicy is what happens when the wait times out.
 	// Default Continue.
 	DependencyPolicy DependencyPolicy
-	// StopTimeout bounds a graceful stop from its start to the gRPC
-	// server's stop: draining calls in flight, the component's Stop and
-	// the server's graceful stop. When it elapses the stop is forced.
+	// LameDuck is how long a stopping process keeps serving after it wrote
+	// Stopping=true to its session, so callers learn of the stop and stop
+	// picking it before its calls are refused. The wait is skipped when no
+	// one is calling: the Runner is not Healthy, or no gated call was in
+	// flight at any moment of the LameDuck before the wait would begin
+	// (the health service and GateAllowlist methods are not gated, so they
+	// do not count). ForceStop cuts it short. Default 1 s. Zero does not
+	// wait. Must be ≥ 0.
+	LameDuck time.Duration
+	// StopTimeout bounds a graceful stop from the moment calls are refused
+	// (after the lame-duck wait) to the gRPC server's stop: the component's
+	// Stop run concurrently with the drain of calls in flight, then the
+	// server's graceful stop. When it elapses the stop is forced.
 	// Default 30 s. Must be > 0.
 	StopTimeout time.Duration
 	// AbnormalAfter is how long the session may stay unregistered —
@@ -90,6 +100,7 @@ func DefaultConfig() Config {
 		SessionConfig:     session.DefaultConfig(),
 		DependencyTimeout: 90 * time.Second,
 		DependencyPolicy:  Continue,
+		LameDuck:          time.Second,
 		StopTimeout:       30 * time.Second,
 		AbnormalAfter:     60 * time.Second,
 	}
@@ -105,6 +116,8 @@ func (c Config) Validate() error {
 		return errors.Newf("startup: DependencyTimeout (%s) must be ≥ 0", c.DependencyTimeout)
 	case c.DependencyPolicy != Continue && c.DependencyPolicy != Strict:
 		return errors.Newf("startup: DependencyPolicy (%d) is unknown", int(c.DependencyPolicy))
+	case c.LameDuck < 0:
+		return errors.Newf("startup: LameDuck (%s) must be ≥ 0", c.LameDuck)
 	case c.StopTimeout <= 0:
 		return errors.Newf("startup: StopTimeout (%s) must be > 0", c.StopTimeout)
 	case c.AbnormalAfter <= 0:

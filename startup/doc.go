@@ -27,9 +27,12 @@
 // codes.Unavailable with the state in an error detail; StateFromError reads
 // it back.
 //
-// When Run's context ends the Runner stops: Stopping is written to etcd so
-// watchers drain the process, health turns NOT_SERVING, new calls are
-// rejected, calls in flight finish (bounded by Config.StopTimeout), the
-// component stops, the gRPC server stops and the lease is revoked. ForceStop
-// cuts the wait short.
+// When Run's context ends the Runner stops: Stopping=true is written to etcd
+// while it still serves, so watchers stop picking the process; it keeps
+// serving for a short lame-duck wait (Config.LameDuck, skipped when no one
+// has been calling); then health turns NOT_SERVING and new calls are
+// rejected; the component's Stop runs while the calls in flight drain, since
+// a call (a stream, a long poll) may end only when the component stops; the
+// gRPC server stops gracefully and the lease is revoked. Config.StopTimeout
+// bounds the stop from the rejection on; ForceStop cuts any wait short.
 package startup

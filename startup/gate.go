@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -23,14 +24,19 @@ const (
 )
 
 // gate lets calls through only in StateHealthy and counts the calls it let
-// through that have not returned yet, so a stop can wait for them.
+// through that have not returned yet, so a stop can wait for them. It also
+// remembers when the count last fell to zero, so a stop can tell whether
+// anyone has been calling: the clock is read only then, never while calls
+// overlap.
 type gate struct {
 	m        *machine
 	methods  map[string]struct{} // allowlisted full method names
 	services map[string]struct{} // allowlisted "/pkg.Service/" prefixes
 	rejects  [len(stateNames)]error
+	epoch    time.Time // on m's clock, just before the gate was made
 
 	inflight atomic.Int64
+	lastIdle atomic.Int64 // time since epoch when inflight last fell to 0; 0: never
 	draining atomic.Bool
 	zero     chan struct{} // capacity 1: in-flight reached 0 while draining
 }
@@ -40,7 +46,10 @@ func newGate(m *machine, allowlist []string) *gate {
 		m:        m,
 		methods:  make(map[string]struct{}),
 		services: make(map[string]struct{}),
-		zero:     make(chan struct{}, 1),
+		// A nanosecond before now, so that a call ended at once (on a fake
+		// clock that never moved) is not mistaken for none.
+		epoch: m.clock.Now().Add(-time.Nanosecond),
+		zero:  make(chan struct{}, 1),
 	}
 	for _, name := range allowlist {
 		if strings.HasSuffix(name, "/") {
@@ -104,7 +113,7 @@ func (g *gate) allowed(method string) bool {
 func (g *gate) enter() error {
 	g.inflight.Add(1)
 	if s := g.m.current(); s != StateHealthy {
-		g.leave()
+		g.release(false)
 		if s >= 0 && int(s) < len(g.rejects) {
 			return g.rejects[s]
 		}
@@ -113,13 +122,37 @@ func (g *gate) enter() error {
 	return nil
 }
 
-func (g *gate) leave() {
-	if g.inflight.Add(-1) == 0 && g.draining.Load() {
+// leave ends an admitted call.
+func (g *gate) leave() { g.release(true) }
+
+// release takes a call off the count; admitted says whether it was served,
+// and so whether falling to zero is the end of activity worth its time.
+func (g *gate) release(admitted bool) {
+	if g.inflight.Add(-1) != 0 {
+		return
+	}
+	if admitted {
+		g.lastIdle.Store(int64(g.m.clock.Since(g.epoch)))
+	}
+	if g.draining.Load() {
 		select {
 		case g.zero <- struct{}{}:
 		default:
 		}
 	}
+}
+
+// busyWithin reports whether an admitted call was in flight at some
+// moment of the last d: one is in flight now, or the last one ended less
+// than d ago. Refused calls do not count. (One refused while the last
+// admitted call ended can hide that end: both need a state other than
+// Healthy, and the cost is a lame-duck wait skipped.)
+func (g *gate) busyWithin(d time.Duration) bool {
+	if g.inflight.Load() > 0 {
+		return true
+	}
+	last := g.lastIdle.Load()
+	return last != 0 && g.m.clock.Since(g.epoch)-time.Duration(last) < d
 }
 
 // drain waits until no admitted call is in flight. It reports false when

@@ -50,6 +50,7 @@ type testComponent struct {
 	initErr, startErr   error
 	activateErr         error
 	activations         atomic.Int32
+	deactivations       atomic.Int32
 
 	mu    sync.Mutex
 	calls []string
@@ -100,6 +101,11 @@ func (c *testComponent) Stop(context.Context) error {
 	return nil
 }
 
+func (c *testComponent) Deactivate(context.Context) error {
+	c.deactivations.Add(1)
+	return nil
+}
+
 func (c *testComponent) Activate(context.Context) error {
 	c.record("Activate")
 	c.activations.Add(1)
@@ -122,12 +128,23 @@ type running struct {
 
 func startRunner(t testing.TB, cli *clientv3.Client, mgr *clientmanager.Manager, cfg Config, c Component, opts ...Option) *running {
 	t.Helper()
+	return startRunnerWith(t, cli, mgr, cfg, c, nil, opts...)
+}
+
+// startRunnerWith is startRunner with register, when not nil, called to
+// add more services to the server before it serves.
+func startRunnerWith(t testing.TB, cli *clientv3.Client, mgr *clientmanager.Manager, cfg Config, c Component,
+	register func(grpc.ServiceRegistrar), opts ...Option) *running {
+	t.Helper()
 	opts = append([]Option{WithLogger(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))}, opts...)
 	r, err := New(cli, mgr, cfg, c, opts...)
 	require.NoError(t, err)
 	srv := grpc.NewServer(r.ServerOptions()...)
 	svc := newTestService()
 	srv.RegisterService(&testServiceDesc, svc)
+	if register != nil {
+		register(srv)
+	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -35,7 +35,8 @@ func WithLogger(l *zap.Logger) Option {
 }
 
 // WithClock sets the clock of the Runner's own timers (DependencyTimeout,
-// StopTimeout) and of transition times. Default: the real clock.
+// the dependency-wait report, AbnormalAfter, LameDuck, StopTimeout) and of
+// transition times. Default: the real clock.
 func WithClock(c clockwork.Clock) Option {
 	return func(o *options) {
 		if c != nil {

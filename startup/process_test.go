@@ -111,6 +111,9 @@ func TestProcessNodeSIGTERM(t *testing.T) {
 		require.Equal(t, id, ev.Session.ServerID)
 		require.True(t, ev.Session.Stopping)
 		t.Logf("SIGTERM → Update(Stopping): %s", time.Since(sent))
+		// Calls are refused once the lame-duck wait is over.
+		n.expectState(StateStopping, testTimeout)
+		t.Logf("SIGTERM → state Stopping: %s", time.Since(sent))
 
 		err = conn.Invoke(ctx, "/coordkit.examples.Echo/Echo", wrapperspb.String("hi"), new(wrapperspb.StringValue))
 		require.Equal(t, codes.Unavailable, status.Code(err), "a new call is refused: %v", err)
@@ -124,7 +127,6 @@ func TestProcessNodeSIGTERM(t *testing.T) {
 		require.Equal(t, id, ev.Session.ServerID)
 		t.Logf("SIGTERM → Del with a %s call in flight: %s", slow, time.Since(sent))
 		require.NoError(t, n.waitExit(testTimeout), "exit code 0 after SIGTERM")
-		n.expectState(StateStopping, time.Second)
 		n.expectState(StateStopped, time.Second)
 	})
 

@@ -3,6 +3,7 @@ package startup
 import (
 	"context"
 	"net"
+	"time"
 
 	"github.com/cockroachdb/errors"
 	"go.uber.org/zap"
@@ -23,9 +24,16 @@ type serving struct {
 // once (NOT_SERVING), then walks Init → dependencies → Start → register →
 // Healthy (StandBy first for an exclusive role's standby), follows the
 // session (Abnormal while its lease is lost), and when ctx ends stops
-// gracefully: Stopping in etcd, calls drained, Stop, the server stopped,
-// the lease revoked, Stopped. srv must be built with ServerOptions and
-// not serve yet, and must not have a health service of its own.
+// gracefully: Stopping=true in etcd, the lame-duck wait (Config.LameDuck)
+// still serving, Stopping (calls refused), the component's Stop
+// concurrently with the drain of calls in flight, the server stopped, the
+// lease revoked, Stopped. srv must be built with ServerOptions and not
+// serve yet, and must not have a health service of its own.
+//
+// While it waits for required dependencies Run logs the roles still
+// offline when the wait starts, and again every 10 s at Warn level, so a
+// wait that lasts (a dependency down, or two components waiting for each
+// other) says what it waits for.
 //
 // Run returns nil after a clean stop asked through ctx (or Close). It
 // returns an error when a phase failed, a required dependency timed out
@@ -84,8 +92,9 @@ func (r *Runner) Run(ctx context.Context, srv *grpc.Server, lis net.Listener) er
 	return errors.Join(cause, stopErr)
 }
 
-// bringUp runs the phases up to serving. It returns nil when the Runner is
-// Healthy or StandBy, or the reason it is not.
+// bringUp runs the phases up to the registration of the session. It
+// returns nil once registered (follow then moves to Healthy or StandBy), or
+// the reason it did not get there.
 func (r *Runner) bringUp(ctx context.Context, sv *serving, pre session.Session) error {
 	if err := r.comp.Init(ctx); err != nil {
 		return errors.Wrap(err, "startup: Init")
@@ -94,7 +103,10 @@ func (r *Runner) bringUp(ctx context.Context, sv *serving, pre session.Session) 
 	if err := r.phase(ctx, sv, StateWaitingDependencies, "initialised"); err != nil {
 		return err
 	}
-	if err := r.waitDependencies(ctx); err != nil {
+	stopReports := r.reportDependencyWait(ctx)
+	err := r.waitDependencies(ctx)
+	stopReports()
+	if err != nil {
 		return err
 	}
 	if err := r.phase(ctx, sv, StateStarting, "dependencies ready"); err != nil {
@@ -114,7 +126,7 @@ func (r *Runner) bringUp(ctx context.Context, sv *serving, pre session.Session) 
 	r.reg.Store(reg)
 	r.log.Info("session registered", zap.Int64("node_id", reg.Session().ServerID),
 		zap.Int64("lease_id", reg.Session().LeaseID))
-	return r.registered(ctx, reg, "registered")
+	return nil // follow moves to Healthy or StandBy
 }
 
 // phase moves to s unless the Runner must stop first.
@@ -146,4 +158,55 @@ func (r *Runner) to(s State, reason string) error {
 		r.health.set(true)
 	}
 	return nil
+}
+
+// dependencyReportInterval is how often a wait for dependencies that goes
+// on is logged again.
+const dependencyReportInterval = 10 * time.Second
+
+// reportDependencyWait logs the required dependencies not online yet: at
+// once (Info), then every dependencyReportInterval while some still are
+// (Warn), until the returned func is called; that func waits for the
+// reporting goroutine to end. Nothing is logged when no wait is due.
+func (r *Runner) reportDependencyWait(ctx context.Context) (stop func()) {
+	awaited := func() []string {
+		var roles []string
+		for _, d := range r.cfg.Dependencies {
+			if !d.Optional && !r.mgr.IsRoleOnline(d.Role) {
+				roles = append(roles, d.Role)
+			}
+		}
+		return roles
+	}
+	roles := awaited()
+	if len(roles) == 0 || r.cfg.DependencyTimeout == 0 {
+		return func() {}
+	}
+	r.log.Info("waiting for required dependencies", zap.Strings("awaited", roles),
+		zap.Duration("timeout", r.cfg.DependencyTimeout), zap.Stringer("policy", r.cfg.DependencyPolicy))
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	start := r.o.clock.Now()
+	tick := r.o.clock.NewTicker(dependencyReportInterval)
+	go func() {
+		defer close(done)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.Chan():
+			}
+			if roles := awaited(); len(roles) > 0 {
+				r.log.Warn("still waiting for required dependencies: not running, or waiting for this "+
+					"process in turn (a dependency cycle: make one side Optional)",
+					zap.Strings("awaited", roles), zap.Duration("waited", r.o.clock.Since(start)),
+					zap.Duration("timeout", r.cfg.DependencyTimeout), zap.Stringer("policy", r.cfg.DependencyPolicy))
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }

@@ -190,9 +190,9 @@ func (r *Runner) Subscribe(ctx context.Context) <-chan Transition {
 	return out
 }
 
-// ForceStop asks Run to stop at once: a stop in progress stops waiting for
-// calls in flight, the component's Stop gets a cancelled context and the
-// gRPC server stops without waiting. Run then returns ErrForcedStop. The
+// ForceStop asks Run to stop at once: a stop in progress ends its
+// lame-duck wait and stops waiting for calls in flight, the component's
+// Stop gets a cancelled context and the gRPC server stops without waiting. Run then returns ErrForcedStop. The
 // lease is still revoked. Safe to call at any time, more than once.
 func (r *Runner) ForceStop() {
 	r.forceCancel()

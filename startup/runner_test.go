@@ -13,6 +13,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/coordkit/clientmanager/internal/etcdtest"
 	"github.com/coordkit/clientmanager/session"
 )
@@ -24,7 +26,12 @@ const (
 
 func listSessions(t testing.TB, h *running, role string) []session.Session {
 	t.Helper()
-	ss, _, err := session.List(testCtx(t), h.r.cli, testSessionConfig(), role)
+	return listSessionsVia(t, h.r.cli, role)
+}
+
+func listSessionsVia(t testing.TB, cli *clientv3.Client, role string) []session.Session {
+	t.Helper()
+	ss, _, err := session.List(testCtx(t), cli, testSessionConfig(), role)
 	require.NoError(t, err)
 	return ss
 }
@@ -174,7 +181,11 @@ func TestRunnerForcedStop(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := clockwork.NewFakeClock()
 			comp := &testComponent{}
-			h := startRunner(t, m.Client, nil, testConfig("querynode"), comp, WithClock(clock))
+			cfg := testConfig("querynode")
+			// No lame duck: on the fake clock it would hold the stop
+			// before StateStopping (TestLameDuck tests it).
+			cfg.LameDuck = 0
+			h := startRunner(t, m.Client, nil, cfg, comp, WithClock(clock))
 			h.waitState(StateHealthy)
 			inFlight := make(chan error, 1)
 			go func() { inFlight <- callUnary(testCtx(t), h.conn, methodBlock) }()
@@ -231,35 +242,67 @@ func TestRunnerActivateFailure(t *testing.T) {
 	require.Empty(t, listSessions(t, h, "rootcoord"))
 }
 
-func TestRunnerPartition(t *testing.T) {
+// TestRunnerPartitionKeepsServing cuts a node from etcd for longer than
+// its TTL, so that etcd expires its lease: the node keeps serving (health
+// SERVING, calls answered) throughout, and once the partition heals its
+// session is registered again under a new lease with the same Incarnation,
+// without the Runner ever leaving Healthy.
+func TestRunnerPartitionKeepsServing(t *testing.T) {
 	m := etcdtest.Start(t)
 	proxy := etcdtest.NewProxy(t, m.Endpoint())
 	cli := etcdtest.NewClient(t, proxy.Addr())
 	h := startRunner(t, cli, nil, testConfig("querynode"), &testComponent{})
 	h.waitState(StateHealthy)
-	lease := h.r.Session().LeaseID
+	first := h.r.Session()
+	history := collect(h.r.Subscribe(testCtx(t)))
 
-	cut := time.Now()
+	proxy.Cut(t)
+	require.Eventually(t, func() bool { return len(listSessionsVia(t, m.Client, "querynode")) == 0 },
+		10*time.Second, 20*time.Millisecond, "etcd expires the lease of the cut node")
+	require.Equal(t, StateHealthy, h.r.State())
+	require.Equal(t, hServing, h.health(""))
+	require.NoError(t, callUnary(testCtx(t), h.conn, methodEcho), "calls are served while cut from etcd")
+
+	proxy.Restore(t)
+	require.Eventually(t, func() bool {
+		ss := listSessionsVia(t, m.Client, "querynode")
+		return len(ss) == 1 && ss[0].LeaseID != first.LeaseID
+	}, 15*time.Second, 20*time.Millisecond, "registered again")
+	again := h.r.Session()
+	require.Equal(t, first.ServerID, again.ServerID)
+	require.Equal(t, first.Incarnation, again.Incarnation)
+	require.NoError(t, callUnary(testCtx(t), h.conn, methodEcho))
+	require.NoError(t, h.stop())
+	require.Equal(t, []State{StateHealthy, StateStopping, StateStopped}, states(<-history))
+}
+
+// TestRunnerAbnormalAfterLimit: a session that stays unregistered for
+// longer than AbnormalAfter turns the component Abnormal (calls rejected),
+// and Healthy again once it is registered.
+func TestRunnerAbnormalAfterLimit(t *testing.T) {
+	m := etcdtest.Start(t)
+	proxy := etcdtest.NewProxy(t, m.Endpoint())
+	cli := etcdtest.NewClient(t, proxy.Addr())
+	cfg := testConfig("querynode")
+	cfg.AbnormalAfter = 500 * time.Millisecond
+	h := startRunner(t, cli, nil, cfg, &testComponent{})
+	h.waitState(StateHealthy)
+
 	proxy.Cut(t)
 	h.waitState(StateAbnormal)
-	t.Logf("Abnormal %s after the partition (TTL 2s)", time.Since(cut))
 	require.Equal(t, hNotServing, h.health(""))
 	got, ok := StateFromError(callUnary(testCtx(t), h.conn, methodEcho))
 	require.True(t, ok)
 	require.Equal(t, StateAbnormal, got)
 
-	healed := time.Now()
 	proxy.Restore(t)
 	h.waitState(StateHealthy)
-	t.Logf("Healthy %s after the partition healed", time.Since(healed))
-	require.NotEqual(t, lease, h.r.Session().LeaseID, "a new incarnation")
 	require.NoError(t, callUnary(testCtx(t), h.conn, methodEcho))
-	ss := listSessions(t, h, "querynode")
-	require.Len(t, ss, 1)
-	require.Equal(t, h.r.Session().LeaseID, ss[0].LeaseID)
 	require.NoError(t, h.stop())
 }
 
+// TestRunnerSessionExitPolicy: under session.Exit the Runner stops once
+// etcd says the lease is gone.
 func TestRunnerSessionExitPolicy(t *testing.T) {
 	m := etcdtest.Start(t)
 	proxy := etcdtest.NewProxy(t, m.Endpoint())
@@ -272,6 +315,9 @@ func TestRunnerSessionExitPolicy(t *testing.T) {
 	history := collect(h.r.Subscribe(testCtx(t)))
 
 	proxy.Cut(t)
+	require.Eventually(t, func() bool { return len(listSessionsVia(t, m.Client, "querynode")) == 0 },
+		10*time.Second, 20*time.Millisecond, "etcd expires the lease of the cut node")
+	proxy.Restore(t)
 	require.ErrorIs(t, h.wait(), session.ErrLeaseLost)
 	require.Equal(t, []State{StateHealthy, StateAbnormal, StateStopping, StateStopped}, states(<-history))
 	require.Equal(t, []string{"Init", "Start", "Stop"}, comp.Calls())
@@ -289,8 +335,9 @@ func TestRunnerCloseEndsSubscriptions(t *testing.T) {
 }
 
 // TestRunnerPartitionExclusive cuts the active process of an exclusive
-// role from etcd: it turns Abnormal, the standby takes over, and when the
-// partition heals the old active process registers again as the standby.
+// role from etcd: its active term ends at its local deadline (StandBy,
+// Deactivate called), the standby takes over, and when the partition heals
+// the old active process registers again as the standby.
 func TestRunnerPartitionExclusive(t *testing.T) {
 	m := etcdtest.Start(t)
 	proxy := etcdtest.NewProxy(t, m.Endpoint())
@@ -304,7 +351,8 @@ func TestRunnerPartitionExclusive(t *testing.T) {
 	history := collect(a.r.Subscribe(testCtx(t)))
 
 	proxy.Cut(t)
-	a.waitState(StateAbnormal)
+	a.waitState(StateStandBy)
+	require.EqualValues(t, 1, ca.deactivations.Load())
 	b.waitState(StateHealthy)
 	proxy.Restore(t)
 	a.waitState(StateStandBy)
@@ -317,6 +365,6 @@ func TestRunnerPartitionExclusive(t *testing.T) {
 	a.waitState(StateHealthy)
 	require.EqualValues(t, 2, ca.activations.Load())
 	require.NoError(t, a.stop())
-	require.Equal(t, []State{StateHealthy, StateAbnormal, StateStandBy, StateHealthy, StateStopping, StateStopped},
+	require.Equal(t, []State{StateHealthy, StateStandBy, StateHealthy, StateStopping, StateStopped},
 		states(<-history))
 }

@@ -22,13 +22,15 @@ const (
 	// StateRegistering: the component serves; its session is being
 	// registered in etcd.
 	StateRegistering
-	// StateStandBy: registered as the standby of an exclusive role; it
-	// waits for the active process to go.
+	// StateStandBy: registered as the standby of an exclusive role, or an
+	// active process whose active term ended (fenced); it waits for an
+	// active term.
 	StateStandBy
 	// StateHealthy: registered and serving.
 	StateHealthy
-	// StateAbnormal: the session's lease was lost; calls are rejected until
-	// the session is registered again.
+	// StateAbnormal: the session has not been registered for
+	// Config.AbnormalAfter (etcd unreachable, or re-registration failing);
+	// calls are rejected until the session is registered again.
 	StateAbnormal
 	// StateStopping: a graceful stop is under way.
 	StateStopping
@@ -75,7 +77,7 @@ var transitions = [...][]State{
 	StateStarting:            {StateRegistering, StateStopping},
 	StateRegistering:         {StateHealthy, StateStandBy, StateStopping},
 	StateStandBy:             {StateHealthy, StateAbnormal, StateStopping},
-	StateHealthy:             {StateAbnormal, StateStopping},
+	StateHealthy:             {StateAbnormal, StateStandBy, StateStopping},
 	StateAbnormal:            {StateHealthy, StateStandBy, StateStopping},
 	StateStopping:            {StateStopped},
 	StateStopped:             nil,

@@ -60,7 +60,7 @@ func TestTransitionTable(t *testing.T) {
 		{StateStarting, StateRegistering}, {StateStarting, StateStopping},
 		{StateRegistering, StateHealthy}, {StateRegistering, StateStandBy}, {StateRegistering, StateStopping},
 		{StateStandBy, StateHealthy}, {StateStandBy, StateAbnormal}, {StateStandBy, StateStopping},
-		{StateHealthy, StateAbnormal}, {StateHealthy, StateStopping},
+		{StateHealthy, StateAbnormal}, {StateHealthy, StateStandBy}, {StateHealthy, StateStopping},
 		{StateAbnormal, StateHealthy}, {StateAbnormal, StateStandBy}, {StateAbnormal, StateStopping},
 		{StateStopping, StateStopped},
 	} {

@@ -4,6 +4,10 @@
 //
 //	node -etcd 127.0.0.1:2379 -role querynode -depends rootcoord
 //
+// It waits at startup (bounded by -dependency-timeout) for its -depends
+// roles to be online (-wait-depends, default true), and logs the roles it
+// still waits for every 10 s.
+//
 // It prints "listening <addr>", one "state <to> from <from>" line per
 // state change and "slow started" when a Slow call begins to stdout, logs
 // to stderr, and exits with code 0 after a clean stop on SIGTERM or SIGINT
@@ -17,5 +21,5 @@ import (
 )
 
 func main() {
-	os.Exit(app.Main("node", os.Args[1:], os.Stdout, os.Stderr, app.Defaults{Role: "querynode"}))
+	os.Exit(app.Main("node", os.Args[1:], os.Stdout, os.Stderr, app.NodeDefaults))
 }

@@ -147,8 +147,8 @@ func NewClient(t testing.TB, endpoints ...string) *clientv3.Client {
 		DialKeepAliveTime:    time.Second,
 		DialKeepAliveTimeout: time.Second,
 		Logger:               zap.NewNop(),
-		// Reconnect within a second of a restarted member, not after
-		// grpc's default backoff of up to two minutes.
+		// The reconnect backoff of session.EtcdDialOptions (which this
+		// package, imported by session's tests, cannot import).
 		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
 			MinConnectTimeout: time.Second,

@@ -3,6 +3,11 @@
 // <addr>", then "state <to> from <from>" for the initial state and for
 // every state change to stdout, and stops cleanly on SIGTERM or SIGINT (a
 // second signal forces the stop).
+//
+// With -call (the coordinator's default: querynode) it also calls that role
+// through the client manager's Invoke every -call-interval while it is
+// Healthy, and logs which node answered, or why the call failed: what the
+// library is for.
 package app
 
 import (
@@ -14,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -32,11 +38,28 @@ import (
 type Defaults struct {
 	Role      string // default -role
 	Exclusive bool   // one active process per role
+	// WaitDepends is the default of -wait-depends: whether the -depends
+	// roles are waited for at startup (required) or only watched
+	// (Optional). Two components that wait for each other both wait for
+	// the whole -dependency-timeout, so one side of each pair must not:
+	// a coordinator does not wait for its worker nodes, which wait for it.
+	WaitDepends bool
+	Call        string // default -call: the role called every -call-interval
 }
 
+// The defaults of the example binaries.
+var (
+	// CoordinatorDefaults: one active rootcoord, the others stand by; it
+	// calls querynode and does not wait for it at startup.
+	CoordinatorDefaults = Defaults{Role: "rootcoord", Exclusive: true, Call: "querynode"}
+	// NodeDefaults: a querynode, waiting at startup for what it -depends on.
+	NodeDefaults = Defaults{Role: "querynode", WaitDepends: true}
+)
+
 type flags struct {
-	etcd, rootPath, role, listen, version, depends, policy string
-	ttl, depTimeout, stopTimeout                           time.Duration
+	etcd, rootPath, role, listen, version, depends, policy, call string
+	waitDepends                                                  bool
+	ttl, depTimeout, lameDuck, stopTimeout, callInterval         time.Duration
 }
 
 func parse(name string, args []string, d Defaults, stderr io.Writer) (flags, error) {
@@ -50,12 +73,42 @@ func parse(name string, args []string, d Defaults, stderr io.Writer) (flags, err
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:0", "gRPC listen address")
 	fs.DurationVar(&f.ttl, "ttl", sc.TTL, "session lease TTL (whole seconds)")
 	fs.StringVar(&f.version, "version", "2.4.0", "version registered in the session")
-	fs.StringVar(&f.depends, "depends", "", "required dependency roles, comma-separated")
+	fs.StringVar(&f.depends, "depends", "", "dependency roles, comma-separated")
+	fs.BoolVar(&f.waitDepends, "wait-depends", d.WaitDepends,
+		"wait at startup (bounded by -dependency-timeout) until every -depends role is online; "+
+			"false makes them optional: watched, never waited for")
 	fs.DurationVar(&f.depTimeout, "dependency-timeout", sd.DependencyTimeout, "bound of the wait for dependencies")
 	fs.StringVar(&f.policy, "dependency-policy", "continue", "continue or strict, when a dependency is not online in time")
+	fs.DurationVar(&f.lameDuck, "lame-duck", sd.LameDuck, "how long a stopping process keeps serving once marked stopping")
 	fs.DurationVar(&f.stopTimeout, "stop-timeout", sd.StopTimeout, "bound of the graceful stop")
-	err := fs.Parse(args)
-	return f, err
+	fs.StringVar(&f.call, "call", d.Call, "role to call (Echo) through the client manager while Healthy; empty: none")
+	fs.DurationVar(&f.callInterval, "call-interval", time.Second, "interval between the calls of -call")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if f.call != "" && f.callInterval <= 0 {
+		err := fmt.Errorf("-call-interval (%s) must be > 0", f.callInterval)
+		fmt.Fprintln(stderr, err)
+		return f, err
+	}
+	return f, nil
+}
+
+// dependencies are the -depends roles, required when -wait-depends, and
+// the -call role, optional unless listed in -depends.
+func (f flags) dependencies() []startup.Dependency {
+	var deps []startup.Dependency
+	seen := make(map[string]bool)
+	for _, role := range splitList(f.depends) {
+		if !seen[role] {
+			seen[role] = true
+			deps = append(deps, startup.Dependency{Role: role, Optional: !f.waitDepends})
+		}
+	}
+	if f.call != "" && !seen[f.call] {
+		deps = append(deps, startup.Dependency{Role: f.call, Optional: true})
+	}
+	return deps
 }
 
 // Main runs the binary with args (without the program name) and returns
@@ -74,7 +127,14 @@ func Main(name string, args []string, stdout, stderr io.Writer, d Defaults) int 
 	}
 	defer func() { _ = log.Sync() }()
 	log = log.With(zap.String("process", name))
-	if err := run(f, d, log, stdout); err != nil {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	force, forceCancel := context.WithCancel(context.Background())
+	defer forceCancel()
+	stopSignals := handleSignals(cancel, forceCancel)
+	err = run(ctx, force, f, d, log, stdout)
+	stopSignals()
+	if err != nil {
 		log.Error("exiting on error", zap.Error(err))
 		return 1
 	}
@@ -82,13 +142,16 @@ func Main(name string, args []string, stdout, stderr io.Writer, d Defaults) int 
 	return 0
 }
 
-func run(f flags, d Defaults, log *zap.Logger, stdout io.Writer) error {
+// run runs the component until ctx ends, then stops it gracefully; the
+// end of force forces the stop.
+func run(ctx, force context.Context, f flags, d Defaults, log *zap.Logger, stdout io.Writer) error {
 	etcdLog := log.Named("etcd").WithOptions(zap.IncreaseLevel(zapcore.WarnLevel))
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:            splitList(f.etcd),
 		DialTimeout:          5 * time.Second,
 		DialKeepAliveTime:    2 * time.Second,
 		DialKeepAliveTimeout: 2 * time.Second,
+		DialOptions:          session.EtcdDialOptions(),
 		Logger:               etcdLog,
 	})
 	if err != nil {
@@ -101,13 +164,12 @@ func run(f flags, d Defaults, log *zap.Logger, stdout io.Writer) error {
 	cfg.SessionConfig.RootPath = f.rootPath
 	cfg.SessionConfig.TTL = f.ttl
 	cfg.DependencyTimeout = f.depTimeout
+	cfg.LameDuck = f.lameDuck
 	cfg.StopTimeout = f.stopTimeout
 	if f.policy == "strict" {
 		cfg.DependencyPolicy = startup.Strict
 	}
-	for _, role := range splitList(f.depends) {
-		cfg.Dependencies = append(cfg.Dependencies, startup.Dependency{Role: role})
-	}
+	cfg.Dependencies = f.dependencies()
 	var mgr *clientmanager.Manager
 	if len(cfg.Dependencies) > 0 {
 		mc := clientmanager.DefaultConfig()
@@ -133,11 +195,19 @@ func run(f flags, d Defaults, log *zap.Logger, stdout io.Writer) error {
 	fmt.Fprintln(stdout, "listening", lis.Addr().String())
 
 	printed := printStates(runner, stdout)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stopSignals := handleSignals(cancel, runner.ForceStop)
+	stopForce := context.AfterFunc(force, runner.ForceStop)
+	defer stopForce()
+	var calls sync.WaitGroup
+	callCtx, stopCalls := context.WithCancel(ctx) // the calls end when the stop begins
+	defer stopCalls()
+	if f.call != "" {
+		c := &caller{mgr: mgr, runner: runner, role: f.call, interval: f.callInterval,
+			from: fmt.Sprintf("%s at %s", f.role, lis.Addr()), log: log}
+		calls.Go(func() { c.loop(callCtx) })
+	}
 	err = runner.Run(ctx, srv, lis)
-	stopSignals()
+	stopCalls()
+	calls.Wait()
 	if runner.State() == startup.StateStopped {
 		<-printed // the subscription ends after printing Stopped
 	}
