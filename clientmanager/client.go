@@ -82,12 +82,16 @@ func (c *Client) Session() session.Session { return *c.sess.Load() }
 
 // Conn returns the connection to the node. Every call made through it
 // carries the node's ServerID, Incarnation and current LeaseID (see
-// OutgoingIdentity), and is
-// cancelled with ErrNodeGone when the node leaves. Calls made before the
-// node is connected, or after it left, fail with codes.Unavailable. With
-// Config.PoolSize > 1 calls go round robin over the node's connections.
-// Calls go out as they are: the breaker, bulkhead and retries apply to
-// calls made under Invoke, not to the connection.
+// OutgoingIdentity), and is cancelled with ErrNodeGone when the node
+// leaves. Calls made before the node is connected, or after it left, fail
+// with codes.Unavailable. With Config.PoolSize > 1 calls go round robin
+// over the node's connections. Calls go out as they are: the breaker,
+// bulkhead and retries apply to calls made under Invoke, not to the
+// connection. A call counts as in flight (NodeStatus.InFlight, the drain
+// before a connection is closed) until it returns or, for a stream, until
+// it ends as grpc.ClientConn.NewStream defines the end: its last
+// response received (CloseAndRecv, or RecvMsg returning an error), an
+// error from SendMsg or Header, or its context ended.
 func (c *Client) Conn() grpc.ClientConnInterface { return (*clientConn)(c) }
 
 func (c *Client) setConn(conn grpc.ClientConnInterface) {

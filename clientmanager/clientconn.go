@@ -51,8 +51,9 @@ func (cc *clientConn) Invoke(ctx context.Context, method string, args, reply any
 }
 
 // NewStream implements grpc.ClientConnInterface. The stream counts as in
-// flight until it ends: RecvMsg returned an error (io.EOF included), or its
-// context ended.
+// flight until it ends as grpc.ClientConn.NewStream defines the end (see
+// clientStream), or until its context ends, whichever comes first; its
+// bookkeeping is released exactly once.
 func (cc *clientConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 	c := (*Client)(cc)
 	c.calls.begin()
@@ -70,13 +71,15 @@ func (cc *clientConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, meth
 		c.calls.end()
 		return nil, err
 	}
-	cs := &clientStream{ClientStream: s, c: c, ctx: bctx}
-	cs.finish = sync.OnceFunc(func() {
-		release()
-		pc.end()
-		c.calls.end()
-	})
-	context.AfterFunc(bctx, cs.finish)
+	cs := &clientStream{
+		ClientStream:  s,
+		c:             c,
+		ctx:           bctx,
+		serverStreams: desc == nil || desc.ServerStreams,
+		release:       release,
+		pc:            pc,
+	}
+	cs.stopAfter = context.AfterFunc(bctx, cs.endOnCancel)
 	return cs, nil
 }
 
@@ -113,25 +116,72 @@ func (c *Client) outcome(ctx context.Context, err error) error {
 	return err
 }
 
-// clientStream ends the stream's bookkeeping when the stream ends.
+// clientStream releases the stream's bookkeeping (the call counted in
+// flight on the Client and on its pooled connection, and the context tied
+// to the node's life) once, when the stream ends. As grpc-go defines it
+// (grpc.ClientConn.NewStream), a stream ends when RecvMsg returns an error
+// (io.EOF included) or, for a method that does not stream responses
+// (unary-like and client-streaming, desc.ServerStreams false), its one
+// response; when SendMsg returns an error other than io.EOF (io.EOF means
+// the server ended the stream: RecvMsg tells how); when Header returns an
+// error; or when its context ends.
 type clientStream struct {
 	grpc.ClientStream
-	c      *Client
-	ctx    context.Context
-	finish func()
+	c             *Client
+	ctx           context.Context // from bind; ended by release
+	serverStreams bool
+
+	once      sync.Once // runs finish; a second caller waits for the first
+	release   func()
+	pc        *pooledConn
+	stopAfter func() bool // stops endOnCancel
+}
+
+// end releases the stream's bookkeeping; only the first call does, and a
+// call that finds the release under way (the context ended at the same
+// moment) returns once it is done.
+func (s *clientStream) end() {
+	s.stopAfter()
+	s.once.Do(s.finish)
+}
+
+// endOnCancel is end for the stream's context: it runs once, in its own
+// goroutine, and stopAfter is of no use to it.
+func (s *clientStream) endOnCancel() { s.once.Do(s.finish) }
+
+func (s *clientStream) finish() {
+	s.release()
+	s.pc.end()
+	s.c.calls.end()
 }
 
 // RecvMsg implements grpc.ClientStream.
 func (s *clientStream) RecvMsg(m any) error {
 	err := s.ClientStream.RecvMsg(m)
-	if err != nil {
+	if err != nil || !s.serverStreams {
 		err = s.c.outcome(s.ctx, err)
-		s.finish()
+		s.end()
 	}
 	return err
 }
 
 // SendMsg implements grpc.ClientStream.
 func (s *clientStream) SendMsg(m any) error {
-	return s.c.outcome(s.ctx, s.ClientStream.SendMsg(m))
+	err := s.ClientStream.SendMsg(m)
+	if err == nil || err == io.EOF {
+		return err
+	}
+	err = s.c.outcome(s.ctx, err)
+	s.end()
+	return err
+}
+
+// Header implements grpc.ClientStream.
+func (s *clientStream) Header() (metadata.MD, error) {
+	md, err := s.ClientStream.Header()
+	if err != nil {
+		err = s.c.outcome(s.ctx, err)
+		s.end()
+	}
+	return md, err
 }

@@ -2,6 +2,7 @@ package clientmanager
 
 import (
 	"context"
+	"time"
 
 	"github.com/cockroachdb/errors"
 	"go.uber.org/zap"
@@ -200,36 +201,104 @@ func (cn *connector) dialOnce(ctx context.Context, attempt int) (Conn, error) {
 	return conn, nil
 }
 
-// watch follows conn's state until wctx ends (false) or the connection
-// shuts down (true). READY makes the node available once the server
-// accepted its identity (verify); any other state makes it suspect, and an
-// IDLE connection is told to reconnect.
+// watch follows conn's state, and its server's health, until wctx ends
+// (false) or the connection shuts down (true). The node is available
+// while the connection is READY, the server accepted its identity (verify,
+// once per connect) and, with SuspectOnHealth, the server says SERVING:
+//
+//   - READY but NOT_SERVING: connected, not serving (a standby, a
+//     component starting). The node is suspect; the connection is kept,
+//     not redialed, and the node is available the moment the health
+//     watch says SERVING.
+//   - IDLE: no failure. A connection with no call for a while goes IDLE
+//     (not ours: the default dialer turns idleness off); it is told to
+//     reconnect, and the node keeps its state while it does.
+//   - CONNECTING after READY, or TRANSIENT_FAILURE: the connection broke;
+//     the node is suspect until it is READY again. A failure names grpc's
+//     last connection error.
 func (cn *connector) watch(conn Conn) bool {
+	hw := cn.watchHealth(conn)
+	defer hw.stop()
+	verified, idle := false, false
 	for {
 		st := conn.GetState()
+		if st != connectivity.Ready {
+			verified = false
+			hw.restart()
+		}
 		switch st {
 		case connectivity.Ready:
-			if !cn.verify(conn) {
-				return false // rejected: wctx has ended
+			idle = false
+			if !verified {
+				if !cn.verify(conn) {
+					return false // rejected: wctx has ended
+				}
+				verified = true
+				if conn.GetState() != connectivity.Ready {
+					continue // lost while verifying
+				}
 			}
-			if conn.GetState() != connectivity.Ready {
-				continue // lost while verifying
+			switch health, cause := hw.read(); health {
+			case servingYes:
+				cn.setState(NodeOnline, nil)
+			case servingNo:
+				cn.setState(NodeSuspect, cause)
 			}
-			cn.setState(NodeOnline, nil)
+			// servingUnknown: no answer yet; the state waits for it.
+		case connectivity.Idle:
+			idle = true
+			conn.Connect()
+		case connectivity.Connecting:
+			if !idle {
+				cn.setState(NodeSuspect, errConnectionLost)
+			}
+		case connectivity.TransientFailure:
+			idle = false
+			cn.setState(NodeSuspect, cn.connectError(conn))
 		case connectivity.Shutdown:
 			cn.setState(NodeSuspect, errors.New("connection shut down"))
 			return true
-		default:
-			cn.setState(NodeSuspect, errors.Newf("connection %s", st))
-			if st == connectivity.Idle {
-				conn.Connect()
-			}
 		}
-		if !conn.WaitForStateChange(cn.wctx, st) {
+		changed, ok := cn.waitChange(conn, st, hw)
+		if !ok {
 			return false
+		}
+		if changed && st == connectivity.Ready {
+			// It left READY, if only for a moment: a new transport, to
+			// verify and watch again.
+			verified = false
+			hw.restart()
 		}
 	}
 }
+
+// errConnectionLost is why a node whose connection left READY for
+// CONNECTING is suspect: grpc tells no more until it fails or recovers.
+var errConnectionLost = errors.New("connection lost; reconnecting")
+
+// waitChange waits until conn's state changed from st (changed), the
+// health changed, or wctx ended (not ok).
+func (cn *connector) waitChange(conn Conn, st connectivity.State, hw *healthWatch) (changed, ok bool) {
+	ctx, cancel := hw.waitContext(cn.wctx)
+	defer cancel()
+	changed = conn.WaitForStateChange(ctx, st)
+	return changed, cn.wctx.Err() == nil
+}
+
+// connectError returns why conn is in TRANSIENT_FAILURE, as grpc tells a
+// call: the last connection error, such as "connection refused".
+func (cn *connector) connectError(conn Conn) error {
+	ctx, cancel := withTimeout(cn.wctx, cn.m.clock, connectErrorTimeout)
+	defer cancel()
+	if err := connectError(ctx, conn); err != nil {
+		return err
+	}
+	return errors.New("connection TRANSIENT_FAILURE")
+}
+
+// connectErrorTimeout bounds connectError, which in TRANSIENT_FAILURE
+// answers at once.
+const connectErrorTimeout = time.Second
 
 // verify asks the server at the other end of conn whether it is the node's
 // process, on every (re)connect before the node is published: a grpc
@@ -248,7 +317,7 @@ func (cn *connector) verify(conn Conn) bool {
 	if !IsIdentityMismatch(err) {
 		return true
 	}
-	cn.log.Info("the server at the address is another process", zap.Error(err))
+	cn.log.Info("the server at the address is another process", zap.String("cause", err.Error()))
 	cn.c.reject()
 	return false
 }
@@ -293,19 +362,23 @@ func (cn *connector) setState(st NodeState, err error) {
 	cn.logTransition(cn.m.reg.setState(cn.c, st, err), err)
 }
 
-// logTransition logs a change of the node's state, once. Losing a member
-// that is not stopping (suspect, unreachable) is a warning; every step of a
-// planned departure — Stopping, a connection going away after it, the
-// removal — is Info. A removed node has no transitions left to log.
+// logTransition logs a change of the node's state, once, with its cause
+// in words. Losing a member that is not stopping (suspect, unreachable) is
+// a warning, unless its server only says it is not serving (a standby);
+// every step of a planned departure — Stopping, a connection
+// going away after it, the removal — is Info. A removed node has no
+// transitions left to log. The cause is a plain string: zap.Error of a
+// cockroachdb error would add its stack trace (errorVerbose) to a routine
+// line; the dial attempts, at debug level, carry it.
 func (cn *connector) logTransition(t transition, err error) {
 	if !t.changed {
 		return
 	}
 	fields := []zap.Field{zap.Stringer("from", t.from), zap.Stringer("to", t.to)}
 	if err != nil {
-		fields = append(fields, zap.Error(err))
+		fields = append(fields, zap.String("cause", err.Error()))
 	}
-	if (t.to == NodeSuspect || t.to == NodeUnreachable) && !cn.c.Session().Stopping {
+	if (t.to == NodeSuspect || t.to == NodeUnreachable) && !cn.c.Session().Stopping && !errors.Is(err, errNotServing) {
 		cn.log.Warn("node state changed", fields...)
 		return
 	}

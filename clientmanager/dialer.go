@@ -7,9 +7,11 @@ import (
 	"github.com/cockroachdb/errors"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
-	_ "google.golang.org/grpc/health" // registers the client-side health checker
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 
 	"github.com/coordkit/clientmanager/session"
 )
@@ -17,7 +19,9 @@ import (
 // Dialer makes a connection to one node. The manager calls it in the node's
 // own goroutine, once per attempt, with ctx bounded by DialTimeout; it must
 // return once the connection is READY, or close what it made and return an
-// error when ctx ends.
+// error when ctx ends. READY means connected: whether the server serves is
+// the health watch's business (Config.SuspectOnHealth), so a Dialer must
+// not wait for it — a standby would hold a dial slot for DialTimeout.
 type Dialer interface {
 	Dial(ctx context.Context, s session.Session) (Conn, error)
 }
@@ -31,7 +35,9 @@ type Conn interface {
 	// WaitForStateChange waits until the state differs from source or ctx
 	// ends, and reports whether it changed.
 	WaitForStateChange(ctx context.Context, source connectivity.State) bool
-	// Connect makes an IDLE connection reconnect.
+	// Connect makes an IDLE connection reconnect. The default dialer's
+	// connections never go IDLE for want of calls; another Dialer's may,
+	// and the node stays available while it reconnects.
 	Connect()
 	// Close closes the connection; calls in flight fail.
 	Close() error
@@ -46,19 +52,23 @@ type grpcDialer struct {
 
 // NewGRPCDialer returns a Dialer that makes a grpc.ClientConn to the
 // session's Address with opts (grpc.NewClient with the passthrough
-// resolver), starts connecting and waits until it is READY. opts must
-// include transport credentials.
+// resolver), starts connecting and waits until it is READY: connected,
+// whatever the server's health says. opts must include transport
+// credentials.
 func NewGRPCDialer(opts ...grpc.DialOption) Dialer {
 	return &grpcDialer{opts: append([]grpc.DialOption(nil), opts...)}
 }
 
-// Dial implements Dialer.
+// Dial implements Dialer. An attempt that runs out names the last
+// connection error grpc reported ("connection refused", a handshake
+// failure), not only the state it was left in.
 func (d *grpcDialer) Dial(ctx context.Context, s session.Session) (Conn, error) {
 	cc, err := grpc.NewClient("passthrough:///"+s.Address, d.opts...)
 	if err != nil {
 		return nil, errors.Wrapf(err, "clientmanager: dial %s", s.Address)
 	}
 	cc.Connect()
+	var cause error // the last connection error seen
 	for {
 		st := cc.GetState()
 		switch st {
@@ -66,19 +76,41 @@ func (d *grpcDialer) Dial(ctx context.Context, s session.Session) (Conn, error) 
 			return cc, nil
 		case connectivity.Idle:
 			cc.Connect()
+		case connectivity.TransientFailure:
+			if err := connectError(ctx, cc); err != nil {
+				cause = err
+			}
 		case connectivity.Shutdown:
 			return nil, errors.Newf("clientmanager: dial %s: connection shut down", s.Address)
 		}
 		if !cc.WaitForStateChange(ctx, st) {
 			_ = cc.Close()
-			return nil, errors.Wrapf(ctx.Err(), "clientmanager: dial %s: still %s", s.Address, st)
+			if cause != nil {
+				return nil, errors.Wrapf(cause, "clientmanager: dial %s: %v, still %s", s.Address, context.Cause(ctx), st)
+			}
+			return nil, errors.Wrapf(context.Cause(ctx), "clientmanager: dial %s: still %s", s.Address, st)
 		}
 	}
 }
 
+// connectError returns why conn, which is not READY, cannot carry a call,
+// as grpc tells a call that fails for that reason: the last connection
+// error (codes.Unavailable, such as "dial tcp …: connect: connection
+// refused"). It makes one health Check, which in TRANSIENT_FAILURE fails
+// at once without reaching a server. It returns nil when the call got
+// through or failed otherwise.
+func connectError(ctx context.Context, conn grpc.ClientConnInterface) error {
+	err := conn.Invoke(ctx, healthpb.Health_Check_FullMethodName,
+		new(healthpb.HealthCheckRequest), new(healthpb.HealthCheckResponse))
+	if status.Code(err) != codes.Unavailable || ctx.Err() != nil {
+		return nil
+	}
+	return errors.New(status.Convert(err).Message())
+}
+
 // dialOptions returns the grpc options the default dialer is made with:
-// credentials, reconnect backoff, keepalive, no grpc retries, the health
-// check when asked, then the caller's extra options.
+// credentials, reconnect backoff, keepalive, no grpc retries, no channel
+// idleness, the round_robin policy, then the caller's extra options.
 func dialOptions(cfg Config, o options) []grpc.DialOption {
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(o.creds),
@@ -97,7 +129,10 @@ func dialOptions(cfg Config, o options) []grpc.DialOption {
 			PermitWithoutStream: true,
 		}),
 		grpc.WithDisableRetry(),
-		grpc.WithDefaultServiceConfig(serviceConfig(cfg.SuspectOnHealth)),
+		// A channel without calls would go IDLE after grpc's 30 min, and
+		// its node would look lost; keepalive already watches it.
+		grpc.WithIdleTimeout(0),
+		grpc.WithDefaultServiceConfig(serviceConfig),
 	}
 	return append(opts, o.dialOptions...)
 }
@@ -108,12 +143,10 @@ func minConnectTimeout(cfg Config) time.Duration {
 	return min(20*time.Second, cfg.DialTimeout)
 }
 
-// serviceConfig returns the default service config. Client-side health
-// checking needs a balancer that honours it: round_robin over the single
-// address does, pick_first does not.
-func serviceConfig(health bool) string {
-	if !health {
-		return `{"loadBalancingConfig":[{"pick_first":{}}]}`
-	}
-	return `{"loadBalancingConfig":[{"round_robin":{}}],"healthCheckConfig":{"serviceName":""}}`
-}
+// serviceConfig is the default service config. round_robin over the
+// single address reconnects a lost connection on its own (CONNECTING,
+// never IDLE), where pick_first would wait in IDLE for a call. Health is
+// not checked by grpc: the connector watches it (see watchHealth), so a
+// connection to a server that is not serving yet still counts as
+// connected.
+const serviceConfig = `{"loadBalancingConfig":[{"round_robin":{}}]}`

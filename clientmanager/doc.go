@@ -35,11 +35,21 @@
 // a health Check carrying the identity, so a connection that reconnected
 // to another process serving at the address is not published (the node is
 // gone until etcd removes or replaces it). The connector watches the
-// connection's state: any
-// other state makes the node suspect — excluded from picks at once — and it
-// is available again as soon as the connection is READY again. A killed
-// process closes its TCP connection, so its node is suspect within
-// milliseconds, long before its lease expires.
+// connection's state: a connection that breaks (CONNECTING after READY,
+// TRANSIENT_FAILURE) makes the node suspect — excluded from picks at once —
+// and it is available again as soon as the connection is READY again. A
+// killed process closes its TCP connection, so its node is suspect within
+// milliseconds, long before its lease expires. IDLE is no failure: the
+// connection is told to reconnect and the node stays available.
+//
+// Connected is not serving. With SuspectOnHealth (the default) the
+// connector also watches the server's standard health service
+// (grpc.health.v1 Watch, service ""): a READY connection whose server says
+// NOT_SERVING — an exclusive role's standby, a component still starting —
+// is kept, its node is suspect, and it is available the moment the server
+// says SERVING; it is neither redialed nor re-probed, and its dial held a
+// dial slot only until the connection was READY. A server without the
+// health service counts as serving.
 //
 // The online registry is an immutable snapshot behind an atomic pointer,
 // rebuilt on each change: IsOnline, IsRoleOnline, GetClients, ClientByID and
@@ -49,7 +59,8 @@
 //
 // The default Dialer (NewGRPCDialer with the options built from Config)
 // uses grpc.NewClient with the passthrough resolver, calls Connect and
-// waits for READY within the attempt. Its connections:
+// waits for READY (connected, whatever the health) within the attempt; a
+// failed attempt names grpc's last connection error. Its connections:
 //
 //   - reconnect with backoff base 100 ms, multiplier 1.6, jitter 0.2, at
 //     most ConnectBackoffMax (default 3 s), so a node back on the same
@@ -62,10 +73,8 @@
 //     "too_many_pings";
 //   - have grpc's own retries disabled (grpc.WithDisableRetry): retries
 //     live in one layer, Invoke;
-//   - when SuspectOnHealth is set (the default), watch the server's standard
-//     health service (grpc.health.v1, service name ""): a server that says
-//     NOT_SERVING makes its node suspect. A server without the health
-//     service counts as serving.
+//   - never go IDLE for want of calls (grpc.WithIdleTimeout(0)), and
+//     reconnect on their own (round_robin over the single address).
 //
 // # Calls
 //

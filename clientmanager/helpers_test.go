@@ -30,8 +30,9 @@ const (
 	testTimeout = etcdtest.DefaultTestTimeout
 	testRole    = "querynode"
 	// managerTimers is the number of timers a manager with a dependency
-	// keeps on its clock: the breaker refresh ticker.
-	managerTimers = 1
+	// keeps on its clock at rest: the breaker refresh ticker and the
+	// dependency's session watcher's progress ticker.
+	managerTimers = 2
 )
 
 // testService is a tiny gRPC service: Unary answers with the server's

@@ -23,15 +23,18 @@ func (m *Manager) GetClient(role string) (*Client, error) {
 		return nil, s.unavailable(v, role)
 	}
 	id, ok := v.bal.Pick(v.ids, nil)
-	if c := s.nodes[id]; ok && c != nil {
+	if c := v.client(id); ok && c != nil {
 		return c, nil
 	}
 	return nil, v.unavailable
 }
 
 // ClientByID returns the node if it is available, or a *NodeError wrapping
-// ErrServiceUnavailable (ErrClosed after Close). It is lock-free and, when
-// the node is available, does not allocate.
+// ErrServiceUnavailable (ErrClosed after Close). When one process serves
+// several roles under nodeID, it returns one of their available Clients:
+// the one available first, as long as it stays available, else the first
+// by role name; use GetClients(role) for a given role. It is lock-free
+// and, when the node is available, does not allocate.
 func (m *Manager) ClientByID(nodeID int64) (*Client, error) {
 	s := m.reg.load()
 	if c := s.nodes[nodeID]; c != nil {
@@ -44,7 +47,8 @@ func (m *Manager) ClientByID(nodeID int64) (*Client, error) {
 }
 
 // IsOnline reports whether the node is available: listed, connected and
-// not stopping. It is lock-free and does not allocate.
+// not stopping — in any role, when one process serves several roles under
+// nodeID. It is lock-free and does not allocate.
 func (m *Manager) IsOnline(nodeID int64) bool {
 	_, ok := m.reg.load().nodes[nodeID]
 	return ok

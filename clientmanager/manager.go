@@ -23,8 +23,10 @@ type Manager struct {
 	clock   clockwork.Clock
 	dialer  Dialer
 	metrics *metrics
-	reg     *registry
-	dialSem chan struct{} // one slot per dial attempt in progress
+	// smetrics are the session metrics of the manager's watchers.
+	smetrics *session.Metrics
+	reg      *registry
+	dialSem  chan struct{} // one slot per dial attempt in progress
 
 	ctx    context.Context // ends on Close
 	cancel context.CancelFunc
@@ -56,23 +58,30 @@ func newManager(cli *clientv3.Client, cfg Config, opts ...Option) (*Manager, err
 	if err != nil {
 		return nil, err
 	}
+	sm := o.sessionMetrics
+	if sm == nil {
+		if sm, err = session.NewMetrics(o.registerer); err != nil {
+			return nil, errors.Wrap(err, "clientmanager: session metrics (share one with WithSessionMetrics)")
+		}
+	}
 	dialer := o.dialer
 	if dialer == nil {
 		dialer = NewGRPCDialer(dialOptions(cfg, o)...)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Manager{
-		cli:     cli,
-		cfg:     cfg,
-		log:     o.logger,
-		clock:   o.clock,
-		dialer:  dialer,
-		metrics: mt,
-		reg:     newRegistry(o.clock, mt),
-		dialSem: make(chan struct{}, cfg.MaxParallelDials),
-		ctx:     ctx,
-		cancel:  cancel,
-		roles:   make(map[string]*role),
+		cli:      cli,
+		cfg:      cfg,
+		log:      o.logger,
+		clock:    o.clock,
+		dialer:   dialer,
+		metrics:  mt,
+		smetrics: sm,
+		reg:      newRegistry(o.clock, mt),
+		dialSem:  make(chan struct{}, cfg.MaxParallelDials),
+		ctx:      ctx,
+		cancel:   cancel,
+		roles:    make(map[string]*role),
 	}, nil
 }
 
@@ -95,7 +104,8 @@ func (m *Manager) AddDependency(name string) error {
 	}
 	wc := session.DefaultWatchConfig(name)
 	wc.VersionRange = m.cfg.VersionRange[name]
-	w, err := session.NewWatcher(m.cli, m.cfg.Session, wc, session.WithLogger(m.log))
+	w, err := session.NewWatcher(m.cli, m.cfg.Session, wc,
+		session.WithLogger(m.log), session.WithClock(m.clock), session.WithMetrics(m.smetrics))
 	if err != nil {
 		return errors.Wrapf(err, "clientmanager: watch %q", name)
 	}

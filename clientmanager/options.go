@@ -7,18 +7,22 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/coordkit/clientmanager/session"
 )
 
 // Option sets a hook of New.
 type Option func(*options)
 
 type options struct {
-	logger      *zap.Logger
-	clock       clockwork.Clock
-	registerer  prometheus.Registerer
-	dialer      Dialer
-	creds       credentials.TransportCredentials
-	dialOptions []grpc.DialOption
+	logger     *zap.Logger
+	clock      clockwork.Clock
+	registerer prometheus.Registerer
+	// sessionMetrics, when set, replaces the manager's own.
+	sessionMetrics *session.Metrics
+	dialer         Dialer
+	creds          credentials.TransportCredentials
+	dialOptions    []grpc.DialOption
 }
 
 func buildOptions(opts []Option) options {
@@ -42,8 +46,9 @@ func WithLogger(l *zap.Logger) Option {
 	}
 }
 
-// WithClock sets the clock of dial backoff, re-probes, call timeouts and
-// call backoff (a fake one in tests). Default: the real clock.
+// WithClock sets the clock of dial backoff, re-probes, call timeouts, call
+// backoff and the session watchers of the dependencies (a fake one in
+// tests). Default: the real clock.
 func WithClock(c clockwork.Clock) Option {
 	return func(o *options) {
 		if c != nil {
@@ -53,9 +58,25 @@ func WithClock(c clockwork.Clock) Option {
 }
 
 // WithRegisterer sets where the manager's Prometheus collectors are
-// registered (see metrics.go). Default: nowhere.
+// registered (see metrics.go), and with them the session metrics of its
+// watchers (session.NewMetrics: clientmanager_session_known_sessions,
+// clientmanager_session_last_sync_timestamp_seconds, …), unless
+// WithSessionMetrics gives those. Default: nowhere.
 func WithRegisterer(r prometheus.Registerer) Option {
 	return func(o *options) { o.registerer = r }
+}
+
+// WithSessionMetrics sets the session metrics of the manager's watchers,
+// for a process that registers its own session with the same registerer:
+// session.NewMetrics may be called once per registerer, and its result
+// shared by every Register and NewWatcher (and Manager) of the process.
+// Default: session.NewMetrics with WithRegisterer's registerer.
+func WithSessionMetrics(m *session.Metrics) Option {
+	return func(o *options) {
+		if m != nil {
+			o.sessionMetrics = m
+		}
+	}
 }
 
 // WithDialer replaces the gRPC dialer, for instance with a Standalone one

@@ -30,8 +30,12 @@ type nodeState struct {
 
 // snapshot is the immutable view read by call sites.
 type snapshot struct {
-	roles  map[string]*roleView
-	nodes  map[int64]*Client // available nodes of every role
+	roles map[string]*roleView
+	// nodes maps a ServerID to an available node with that ID. A process
+	// may serve several roles under one ServerID: the entry keeps the node
+	// it points at while that stays available, then moves to the
+	// available node of the first role by name.
+	nodes  map[int64]*Client
 	closed bool
 }
 
@@ -61,16 +65,24 @@ type registry struct {
 	metrics *metrics
 
 	mu      sync.Mutex
-	members map[int64]*Client // the current process of every listed node
+	members map[memberKey]*Client // the current process of every listed node
 	roles   map[string]*roleState
 	subs    map[string]map[*watchSub]struct{}
 }
+
+// memberKey identifies a node: one ServerID may serve several roles.
+type memberKey struct {
+	role string
+	id   int64
+}
+
+func keyOf(c *Client) memberKey { return memberKey{role: c.role, id: c.id} }
 
 func newRegistry(clock clockwork.Clock, m *metrics) *registry {
 	r := &registry{
 		clock:   clock,
 		metrics: m,
-		members: make(map[int64]*Client),
+		members: make(map[memberKey]*Client),
 		roles:   make(map[string]*roleState),
 		subs:    make(map[string]map[*watchSub]struct{}),
 	}
@@ -97,7 +109,7 @@ func (r *registry) addMember(c *Client) {
 	defer r.mu.Unlock()
 	c.node.state = NodeConnecting
 	c.node.since = r.clock.Now()
-	r.members[c.id] = c
+	r.members[keyOf(c)] = c
 	r.metrics.nodeState(c.role, noState, NodeConnecting)
 }
 
@@ -155,8 +167,8 @@ func (r *registry) remove(c *Client) transition {
 	r.setBreakerDownLocked(c, false)
 	t := r.changedLocked(c, from)
 	r.metrics.nodeState(c.role, NodeGone, noState)
-	if r.members[c.id] == c {
-		delete(r.members, c.id)
+	if k := keyOf(c); r.members[k] == c {
+		delete(r.members, k)
 		if c.bal != nil {
 			c.bal.Remove(c.id)
 		}
@@ -203,18 +215,34 @@ func (r *registry) publishRole(role string, id int64, ev *ClientEvent) {
 	}
 	if id != 0 {
 		next.nodes = maps.Clone(old.nodes)
-		delete(next.nodes, id)
-		for _, rs := range r.roles {
-			if c := rs.avail[id]; c != nil {
-				next.nodes[id] = c
-			}
-		}
+		r.setNodeLocked(next.nodes, id)
 	}
 	r.snap.Store(next)
 	if ev != nil {
 		for s := range r.subs[role] {
 			s.push(*ev)
 		}
+	}
+}
+
+// setNodeLocked points nodes[id] at an available node with that ServerID:
+// the one it held if that is still available, else the first by role
+// name, else none.
+func (r *registry) setNodeLocked(nodes map[int64]*Client, id int64) {
+	if c := nodes[id]; c != nil {
+		if rs := r.roles[c.role]; rs != nil && rs.avail[id] == c {
+			return
+		}
+	}
+	delete(nodes, id)
+	var best *Client
+	for _, rs := range r.roles {
+		if c := rs.avail[id]; c != nil && (best == nil || c.role < best.role) {
+			best = c
+		}
+	}
+	if best != nil {
+		nodes[id] = best
 	}
 }
 
@@ -287,12 +315,16 @@ func (r *registry) roleMembers(dst []*Client, role string) []*Client {
 	return dst
 }
 
-// roleOf returns the role of a listed node, or "" when it is not listed.
+// roleOf returns the role of a listed node with ServerID id — the first by
+// name when the ID serves several roles — or "" when none is listed.
 func (r *registry) roleOf(id int64) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if c := r.members[id]; c != nil {
-		return c.role
+	role := ""
+	for k := range r.members {
+		if k.id == id && (role == "" || k.role < role) {
+			role = k.role
+		}
 	}
-	return ""
+	return role
 }

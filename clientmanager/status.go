@@ -18,8 +18,9 @@ const (
 	// NodeOnline: listed, connected and not stopping — available.
 	NodeOnline
 	// NodeSuspect: listed, but its connection left READY (the process
-	// died, the network broke, or its health service says NOT_SERVING);
-	// it is available again once the connection is READY.
+	// died, the network broke), or it is connected and its health service
+	// says NOT_SERVING (a standby, a component starting); it is available
+	// again once the connection is READY and the server serves.
 	NodeSuspect
 	// NodeUnreachable: listed, but every dial attempt failed; it is
 	// re-probed every ReprobeInterval and dialed again on its next update.
@@ -95,9 +96,9 @@ type NodeStatus struct {
 func (m *Manager) Status() []NodeStatus {
 	m.reg.mu.Lock()
 	out := make([]NodeStatus, 0, len(m.reg.members))
-	clients := make(map[int64]*Client, len(m.reg.members))
+	clients := make([]*Client, 0, len(m.reg.members)) // clients[i] is out[i]'s
 	for _, c := range m.reg.members {
-		clients[c.id] = c
+		clients = append(clients, c)
 		s := c.Session()
 		ns := NodeStatus{
 			NodeID:   c.id,
@@ -117,8 +118,7 @@ func (m *Manager) Status() []NodeStatus {
 	// The breakers are read after the lock is dropped: a read may
 	// transition a breaker, and its listener takes the lock.
 	for i := range out {
-		c := clients[out[i].NodeID]
-		fillResilience(&out[i], c)
+		fillResilience(&out[i], clients[i])
 	}
 	slices.SortFunc(out, func(a, b NodeStatus) int {
 		return cmp.Or(cmp.Compare(a.Role, b.Role), cmp.Compare(a.NodeID, b.NodeID))

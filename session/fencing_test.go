@@ -98,13 +98,13 @@ func TestFencedActiveTermsNeverOverlap(t *testing.T) {
 	var proxies [2]*etcdtest.Proxy
 	var regs [2]*session.Registration
 	log := &termLog{}
+	t.Cleanup(log.wg.Wait) // after the registrations' Close (cleanups run last first)
 	for i := range regs {
 		proxies[i] = etcdtest.NewProxy(t, m.Endpoint())
 		cli := etcdtest.NewClient(t, proxies[i].Addr())
 		regs[i] = regMust(t, cli, regSession("rootcoord", "10.0.0.1:"+string(rune('1'+i)), true), cfg)
 		log.follow(i, regs[i])
 	}
-	t.Cleanup(log.wg.Wait)
 	require.Eventually(t, func() bool { return log.activeNow() == 0 }, 5*time.Second, 5*time.Millisecond)
 
 	var gaps []time.Duration

@@ -25,6 +25,26 @@ type Balancer interface {
 	InFlight(id int64) int64
 }
 
+// Peeker is implemented by balancers whose Pick takes a turn that decides
+// later picks (RoundRobin). Peek returns what Pick would return now with
+// the same arguments, without taking the turn, so a caller that only asks
+// whether a node would be found (is there somewhere to retry?) does not
+// make the next Pick skip one. Use the package's Peek function, which
+// works with every Balancer.
+type Peeker interface {
+	Peek(candidates []int64, exclude func(id int64) bool) (id int64, ok bool)
+}
+
+// Peek returns the node b would pick from candidates, without taking a
+// turn: b's Peek when b is a Peeker, else b.Pick, whose policies (random
+// draws, scores) keep no turn to take. Like Pick it does not allocate.
+func Peek(b Balancer, candidates []int64, exclude func(id int64) bool) (id int64, ok bool) {
+	if p, isPeeker := b.(Peeker); isPeeker {
+		return p.Peek(candidates, exclude)
+	}
+	return b.Pick(candidates, exclude)
+}
+
 // CostReporter is implemented by balancers that use the load servers report
 // about themselves (LookAside).
 type CostReporter interface {
@@ -82,5 +102,6 @@ var (
 	_ Balancer     = (*RoundRobin)(nil)
 	_ Balancer     = (*PowerOfTwo)(nil)
 	_ Balancer     = (*LookAside)(nil)
+	_ Peeker       = (*RoundRobin)(nil)
 	_ CostReporter = (*LookAside)(nil)
 )

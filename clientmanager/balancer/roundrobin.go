@@ -5,7 +5,9 @@ import "sync/atomic"
 // RoundRobin hands out the eligible candidates in turn. Successive picks
 // over the same candidates and filter visit every eligible node once per
 // round, in candidate order, so each gets an equal share. (Milvus's round
-// robin walks a map, whose order Go randomises.)
+// robin walks a map, whose order Go randomises.) Only a Pick that returns a
+// node takes a turn: Peek, and a Pick that finds no eligible candidate,
+// leave the turn where it is.
 type RoundRobin struct {
 	next  atomic.Uint64
 	nodes nodeSet
@@ -19,13 +21,28 @@ func NewRoundRobin() *RoundRobin {
 // Pick implements Balancer. Its cost is one atomic add, plus two passes
 // over candidates when exclude is not nil.
 func (r *RoundRobin) Pick(candidates []int64, exclude func(id int64) bool) (int64, bool) {
-	n := len(candidates)
-	if n == 0 {
+	eligible := countEligible(candidates, exclude)
+	if eligible == 0 {
 		return 0, false
 	}
-	seq := r.next.Add(1) - 1
+	return nth(candidates, exclude, (r.next.Add(1)-1)%uint64(eligible))
+}
+
+// Peek implements Peeker: it returns the node the next Pick with the same
+// arguments would return, without taking the turn. Its cost is one atomic
+// load, plus two passes over candidates when exclude is not nil.
+func (r *RoundRobin) Peek(candidates []int64, exclude func(id int64) bool) (int64, bool) {
+	eligible := countEligible(candidates, exclude)
+	if eligible == 0 {
+		return 0, false
+	}
+	return nth(candidates, exclude, r.next.Load()%uint64(eligible))
+}
+
+// countEligible returns the number of candidates not excluded.
+func countEligible(candidates []int64, exclude func(int64) bool) int {
 	if exclude == nil {
-		return candidates[seq%uint64(n)], true
+		return len(candidates)
 	}
 	eligible := 0
 	for _, id := range candidates {
@@ -33,10 +50,14 @@ func (r *RoundRobin) Pick(candidates []int64, exclude func(id int64) bool) (int6
 			eligible++
 		}
 	}
-	if eligible == 0 {
-		return 0, false
+	return eligible
+}
+
+// nth returns the k-th (from 0) candidate not excluded.
+func nth(candidates []int64, exclude func(int64) bool, k uint64) (int64, bool) {
+	if exclude == nil {
+		return candidates[k], true
 	}
-	k := seq % uint64(eligible)
 	for _, id := range candidates {
 		if exclude(id) {
 			continue

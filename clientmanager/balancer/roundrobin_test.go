@@ -61,3 +61,55 @@ func TestRoundRobinNoEligible(t *testing.T) {
 	_, ok = r.Pick([]int64{1, 2}, excludeSet(1, 2))
 	require.False(t, ok)
 }
+
+func TestRoundRobinOnlyAPickTakesATurn(t *testing.T) {
+	candidates := []int64{10, 20, 30}
+	t.Run("a pick that finds no eligible candidate", func(t *testing.T) {
+		r := NewRoundRobin()
+		got := make([]int64, 0, 4)
+		for range 4 {
+			_, ok := r.Pick(candidates, excludeSet(10, 20, 30))
+			require.False(t, ok)
+			id, ok := r.Pick(candidates, nil)
+			require.True(t, ok)
+			got = append(got, id)
+		}
+		require.Equal(t, []int64{10, 20, 30, 10}, got)
+	})
+	t.Run("peek", func(t *testing.T) {
+		// Each call's first attempt fails and is retried elsewhere; the
+		// retry first peeks whether it has somewhere to go.
+		r := NewRoundRobin()
+		var firsts, retries []int64
+		for range 6 {
+			first, ok := r.Pick(candidates, nil)
+			require.True(t, ok)
+			tried := excludeSet(first)
+			peeked, ok := Peek(r, candidates, tried)
+			require.True(t, ok)
+			again, ok := Peek(r, candidates, tried)
+			require.True(t, ok)
+			require.Equal(t, peeked, again, "a peek does not take the turn")
+			_, ok = Peek(r, candidates, excludeSet(10, 20, 30))
+			require.False(t, ok)
+			retry, ok := r.Pick(candidates, tried)
+			require.True(t, ok)
+			require.Equal(t, peeked, retry, "the pick after a peek is the peeked node")
+			firsts, retries = append(firsts, first), append(retries, retry)
+		}
+		// Two turns per call: every node takes first attempts in turn.
+		require.Equal(t, []int64{10, 30, 20, 10, 30, 20}, firsts)
+		require.Equal(t, []int64{30, 20, 30, 30, 20, 30}, retries)
+	})
+}
+
+func TestPeekFallsBackToPick(t *testing.T) {
+	p := NewPowerOfTwo(WithSeed(1))
+	for range 10 {
+		id, ok := Peek(p, []int64{1, 2, 3}, excludeSet(2))
+		require.True(t, ok)
+		require.Contains(t, []int64{1, 3}, id)
+	}
+	_, ok := Peek(p, []int64{1, 2}, excludeSet(1, 2))
+	require.False(t, ok)
+}

@@ -126,8 +126,8 @@ func (b *Breaker) Record(tok Token, o Outcome) {
 		if b.consec.Load() != 0 {
 			b.consec.Store(0)
 		}
-		if b.win.addSuccess() {
-			b.refreshWindow()
+		if idx, n, due := b.win.addSuccess(); due {
+			b.refreshWindow(idx, n)
 		}
 		return
 	}
@@ -148,11 +148,17 @@ func (b *Breaker) Classify(err error, callerCtx context.Context) Outcome {
 	return b.cfg.Classifier(err)
 }
 
-// refreshWindow reads the clock and rotates the window if it moved on.
-// It skips the rotation when another goroutine holds the lock.
-func (b *Breaker) refreshWindow() {
+// refreshWindow reads the clock after the count-th success of bucket idx:
+// it dates those successes if the window has not moved on, and rotates
+// the window if it has. It skips the rotation when another goroutine
+// holds the lock; the next read carries the successes instead.
+func (b *Breaker) refreshWindow(idx uint32, count uint64) {
 	now := b.now()
-	if b.win.due(now) && b.mu.TryLock() {
+	if !b.win.due(now) {
+		b.win.dateLockFree(idx, count)
+		return
+	}
+	if b.mu.TryLock() {
 		b.win.rotateLocked(now)
 		b.mu.Unlock()
 	}

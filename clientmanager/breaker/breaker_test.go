@@ -147,13 +147,19 @@ func TestRefreshMovesCoarseClock(t *testing.T) {
 	cfg := DefaultConfig()
 	b, clk := newTestBreaker(t, cfg)
 	calls(t, b, 7, Success)
+	require.Equal(t, StateClosed, b.Refresh()) // the router's tick dates them
 	clk.Advance(cfg.Window)
 	require.Equal(t, StateClosed, b.Refresh())
+	require.Zero(t, b.Snapshot().Requests, "dated successes expire with their bucket")
 	// Successes after the refresh land in the new bucket and survive
 	// until it expires.
 	calls(t, b, 3, Success)
-	clk.Advance(cfg.Window - cfg.Window/time.Duration(cfg.Buckets))
+	require.Equal(t, StateClosed, b.Refresh())
+	width := cfg.Window / time.Duration(cfg.Buckets)
+	clk.Advance(cfg.Window - width)
 	require.Equal(t, uint64(3), b.Snapshot().Requests)
+	clk.Advance(width)
+	require.Zero(t, b.Snapshot().Requests)
 }
 
 func TestCoarseClockRefreshedBySuccesses(t *testing.T) {

@@ -36,8 +36,12 @@
 // load, and a successful Record adds to the current window bucket. To keep
 // the clock off that path the current bucket is chosen by a coarse clock
 // that is read every 32 successes, on every failure and on every Refresh
-// and Snapshot; a success may therefore be counted in a bucket up to that
-// many calls (or one router tick) older than its true one.
+// and Snapshot. Successes counted since the last read are dated by the next
+// one: when it finds that the window moved on, they are carried into the
+// new current bucket instead of expiring with the old one, so the first
+// calls after an idle period count. A success may therefore be counted in
+// a bucket up to that many calls (or one router tick) younger than its
+// true one.
 //
 // # Listeners
 //

@@ -19,17 +19,28 @@ const (
 type bucket struct {
 	successes atomic.Uint64
 	failures  atomic.Uint64
-	_         [cacheLine - 16]byte
+	// dated is how many of successes were counted before the clock was
+	// last read and found this bucket current; the rest came after that
+	// read, at a time the window does not know.
+	dated atomic.Uint64
+	_     [cacheLine - 24]byte
 }
 
 func (b *bucket) clear() {
 	b.successes.Store(0)
 	b.failures.Store(0)
+	b.dated.Store(0)
 }
 
 // window is a ring of buckets covering the last len(buckets) × width of
 // time. Successes are added lock-free to buckets[cur]; everything else
 // (rotation, failures, totals) happens under the breaker's lock.
+//
+// buckets[cur] is chosen by a coarse clock, read only now and then, so the
+// successes counted since the last read may be much younger than the
+// bucket (the first calls after an idle period land in a bucket that
+// expired long ago). A rotation therefore carries them into the new
+// current bucket: they are dated at the read that finds the window moved.
 type window struct {
 	width   int64 // bucket width in ns
 	buckets []bucket
@@ -48,23 +59,31 @@ func (w *window) due(now int64) bool {
 }
 
 // rotateLocked moves the current bucket to the one of now, clearing the
-// buckets that expire on the way. Time never moves the window backwards.
+// buckets that expire on the way and carrying the successes counted since
+// the clock was last read into the new bucket. Time never moves the window
+// backwards. Every success counted so far is dated afterwards.
 func (w *window) rotateLocked(now int64) {
 	e := now / w.width
 	old := w.epoch.Load()
+	cur := &w.buckets[w.cur.Load()]
 	if e <= old {
+		cur.dated.Store(cur.successes.Load())
 		return
 	}
+	s := cur.successes.Load()
+	undated := s - min(s, cur.dated.Load())
+	cur.successes.Add(-undated)
 	n := int64(len(w.buckets))
-	steps := e - old
-	if steps > n {
-		steps = n
-	}
-	// Clear the reused buckets before publishing the new index, so a
-	// success that sees the new index lands in a clean bucket.
+	steps := min(e-old, n)
+	// Fill the new bucket before publishing its index, so a success that
+	// sees the new index lands in a clean bucket that keeps the carried
+	// ones.
 	for i := e - steps + 1; i <= e; i++ {
 		w.buckets[i%n].clear()
 	}
+	next := &w.buckets[e%n]
+	next.successes.Add(undated)
+	next.dated.Store(undated)
 	w.epoch.Store(e)
 	w.cur.Store(uint32(e % n))
 }
@@ -80,9 +99,20 @@ func (w *window) resetLocked(now int64) {
 }
 
 // addSuccess counts a success and reports whether the coarse clock is due
-// for a refresh.
-func (w *window) addSuccess() bool {
-	return w.buckets[w.cur.Load()].successes.Add(1)%refreshEvery == 0
+// for a refresh; if so, pass idx and count to dateLockFree (when the
+// window has not moved) or call rotateLocked.
+func (w *window) addSuccess() (idx uint32, count uint64, refresh bool) {
+	idx = w.cur.Load()
+	count = w.buckets[idx].successes.Add(1)
+	return idx, count, count%refreshEvery == 0
+}
+
+// dateLockFree records that the first count successes of buckets[idx]
+// were counted before a read of the clock that found the window current.
+func (w *window) dateLockFree(idx uint32, count uint64) {
+	if b := &w.buckets[idx]; w.cur.Load() == idx && b.dated.Load() < count {
+		b.dated.Store(count)
+	}
 }
 
 // addFailureLocked counts a failure in the current bucket.
