@@ -58,8 +58,16 @@ func (b *retryBudget) deposit() {
 
 // withdraw spends one retry and reports whether the budget allowed it:
 // the retries in the window, this one included, may not exceed Ratio ×
-// the calls in the window plus the floor.
-func (b *retryBudget) withdraw() bool {
+// the calls in the window plus the floor. Call it only once the retry is
+// certain to be made.
+func (b *retryBudget) withdraw() bool { return b.take(true) }
+
+// allows reports whether a retry would fit now, without spending it: a
+// call checks it before it waits for a retry it may then not make.
+func (b *retryBudget) allows() bool { return b.take(false) }
+
+// take reports whether one more retry fits, and with spend counts it.
+func (b *retryBudget) take(spend bool) bool {
 	e := b.bucket()
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -72,7 +80,9 @@ func (b *retryBudget) withdraw() bool {
 	if float64(retries+1) > b.ratio*float64(calls)+b.floor {
 		return false
 	}
-	b.retries[e%budgetBuckets]++
+	if spend {
+		b.retries[e%budgetBuckets]++
+	}
 	return true
 }
 

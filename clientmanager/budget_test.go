@@ -30,7 +30,7 @@ func TestRetryBudgetBoundsAttemptsUnderTotalFailure(t *testing.T) {
 			})
 			const calls = 1000
 			for range calls {
-				err := m.Invoke(context.Background(), testRole, callUnary)
+				err := m.Invoke(context.Background(), testRole, callUnary, Idempotent())
 				require.Equal(t, codes.Unavailable, status.Code(err), "the last error, retried or not")
 			}
 			floor := b.MinPerSecond * b.Window.Seconds()
@@ -57,7 +57,7 @@ func TestRetryBudgetRefillsAsTheWindowSlides(t *testing.T) {
 	})
 	invoke := func() int64 {
 		attempts.Store(0)
-		_ = m.Invoke(context.Background(), testRole, callUnary)
+		_ = m.Invoke(context.Background(), testRole, callUnary, Idempotent())
 		return attempts.Load()
 	}
 	for range 5 {

@@ -1,6 +1,10 @@
 package clientmanager
 
-import "context"
+import (
+	"context"
+
+	"google.golang.org/grpc"
+)
 
 //go:generate go run github.com/vektra/mockery/v2@v2.53.7 --name Clients --output ../mocks --outpkg mocks --filename clients.go --with-expecter --quiet
 
@@ -21,11 +25,14 @@ type Clients interface {
 	IsOnline(nodeID int64) bool
 	// IsRoleOnline reports whether any node of the role is available.
 	IsRoleOnline(role string) bool
-	// Invoke runs call on a client of role, retrying on another node as
-	// configured.
-	Invoke(ctx context.Context, role string, call func(ctx context.Context, c *Client) error) error
+	// Invoke runs call on a client of role, retrying on another node
+	// when that is safe (see Manager.Invoke).
+	Invoke(ctx context.Context, role string, call func(ctx context.Context, c *Client) error, opts ...CallOption) error
 	// InvokeNode runs call on the client of one node.
-	InvokeNode(ctx context.Context, nodeID int64, call func(ctx context.Context, c *Client) error) error
+	InvokeNode(ctx context.Context, nodeID int64, call func(ctx context.Context, c *Client) error, opts ...CallOption) error
+	// RoleConn returns a connection to role with Invoke's semantics, for
+	// generated stubs.
+	RoleConn(role string) grpc.ClientConnInterface
 }
 
 var _ Clients = (*Manager)(nil)

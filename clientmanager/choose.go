@@ -2,8 +2,9 @@ package clientmanager
 
 import (
 	"context"
+	"slices"
 
-	"github.com/cockroachdb/errors"
+	"github.com/coordkit/clientmanager/clientmanager/balancer"
 )
 
 // peek returns the node the next attempt would go to, and whether it was
@@ -13,7 +14,7 @@ func (m *Manager) peek(tg target, t *tries) (*Client, bool) {
 	if err := m.replan(tg, t); err != nil {
 		return nil, false
 	}
-	return m.pick(tg, t)
+	return m.pick(tg, t, true)
 }
 
 // replan loads the current snapshot of the role and plans the route on it.
@@ -24,20 +25,24 @@ func (m *Manager) replan(tg target, t *tries) error {
 	v := m.reg.load().roles[tg.role]
 	if v == nil || len(v.ids) == 0 {
 		t.view, t.plan = nil, nil
+		if v != nil && v.unavailable != nil {
+			return v.unavailable
+		}
 		return unavailableForRole(tg.role)
 	}
 	plan, err := m.planRoute(v)
 	t.view, t.plan = v, plan
 	if err != nil {
 		t.unhealthy = true
-		return errors.Wrapf(err, "role %q", tg.role)
+		return &NodeError{Role: tg.role, Err: err}
 	}
 	return nil
 }
 
 // pick returns the next node for tg: one not tried yet, or else one tried
-// before (same), or nil.
-func (m *Manager) pick(tg target, t *tries) (c *Client, same bool) {
+// before (same), or nil. With peek it takes no turn of the balancer, so the
+// pick that follows returns the same node instead of skipping it.
+func (m *Manager) pick(tg target, t *tries, peek bool) (c *Client, same bool) {
 	if tg.node != 0 {
 		c := m.reg.load().nodes[tg.node]
 		if c == nil || t.skip(tg.node) {
@@ -53,50 +58,82 @@ func (m *Manager) pick(tg target, t *tries) (c *Client, same bool) {
 	if !t.pristine() {
 		exclude = t.skipTried
 	}
-	if id, ok := v.bal.Pick(v.ids, exclude); ok {
+	if id, ok := selectNode(v.bal, peek, v.ids, exclude); ok {
 		return v.client(id), false
 	}
 	if len(t.ids) == 0 {
 		return nil, false
 	}
-	if id, ok := v.bal.Pick(v.ids, t.skip); ok {
+	if id, ok := selectNode(v.bal, peek, v.ids, t.skip); ok {
 		return v.client(id), true
 	}
 	return nil, false
 }
 
+// selectNode is b.Pick or, with peek, balancer.Peek.
+func selectNode(b balancer.Balancer, peek bool, ids []int64, exclude func(int64) bool) (int64, bool) {
+	if peek {
+		return balancer.Peek(b, ids, exclude)
+	}
+	return b.Pick(ids, exclude)
+}
+
 // choose picks the node of the next attempt and has its breaker and
-// bulkhead admit the call. A node that turns the call away is skipped for
-// the rest of the call, and another is picked.
+// bulkhead admit the call. It asks every candidate in turn without
+// waiting; a node that turns the call away is skipped for the rest of the
+// call, and another is picked. When every one turned it away and some
+// only because all their slots were taken, the call queues at the one of
+// those with the shortest queue, at most once per call: one overloaded
+// call waits one bulkhead's MaxWait, not one per node.
 func (m *Manager) choose(ctx context.Context, tg target, t *tries) (*Client, admission, error) {
 	if err := m.replan(tg, t); err != nil {
 		return nil, admission{}, err
 	}
+	t.busy = t.busy[:0]
 	for {
-		c, _ := m.pick(tg, t)
+		c, _ := m.pick(tg, t, false)
 		if c == nil {
-			return nil, admission{}, t.noNode(tg)
+			break
 		}
-		adm, why, err := m.admit(ctx, c, t.bypass(c.id))
+		adm, why, _ := m.admit(ctx, c, t.bypass(c.id), false)
 		switch why {
 		case admitted:
 			return c, adm, nil
-		case refusedCaller:
-			return nil, admission{}, err
-		case refusedBulkhead:
-			t.overloaded = true
+		case refusedBusy:
+			t.busy = append(t.busy, c)
 		case refusedBreaker:
 			t.unhealthy = true
 		}
 		t.refused = append(t.refused, c.id)
 	}
+	if len(t.busy) == 0 || t.queued {
+		return nil, admission{}, t.noNode(tg)
+	}
+	t.queued = true
+	c := t.busy[0]
+	for _, b := range t.busy[1:] {
+		if b.bh.Queued() < c.bh.Queued() {
+			c = b
+		}
+	}
+	adm, why, err := m.admit(ctx, c, t.bypass(c.id), true)
+	switch why {
+	case admitted:
+		t.refused = slices.DeleteFunc(t.refused, func(id int64) bool { return id == c.id })
+		return c, adm, nil
+	case refusedCaller:
+		return nil, admission{}, err
+	case refusedBreaker:
+		t.unhealthy = true
+	}
+	return nil, admission{}, t.noNode(tg)
 }
 
 // noNode is the error of a call that found no node to admit it.
 func (t *tries) noNode(tg target) error {
 	var err error
 	switch {
-	case t.overloaded:
+	case len(t.busy) > 0:
 		err = ErrOverloaded
 	case t.unhealthy && tg.node != 0:
 		err = ErrCircuitOpen
@@ -105,8 +142,5 @@ func (t *tries) noNode(tg target) error {
 	default:
 		err = ErrServiceUnavailable
 	}
-	if tg.node != 0 {
-		return nodeErr(tg.node, err)
-	}
-	return errors.Wrapf(err, "role %q", tg.role)
+	return &NodeError{Role: tg.role, NodeID: tg.node, Err: err}
 }

@@ -8,9 +8,6 @@ import (
 	"github.com/cockroachdb/errors"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-
-	"github.com/coordkit/clientmanager/clientmanager/balancer"
-	"github.com/coordkit/clientmanager/clientmanager/breaker"
 )
 
 // callFunc is the work Invoke does with one node: typically one RPC
@@ -18,34 +15,70 @@ import (
 type callFunc = func(ctx context.Context, c *Client) error
 
 // errAttemptTimeout marks the error of an attempt that ran out of its own
-// CallTimeout while the caller's context was still live.
+// time while the caller's context was still live.
 var errAttemptTimeout = errors.New("clientmanager: attempt timed out")
 
-// Invoke calls call with an available node of role and retries retryable
-// failures (see the package doc). Each attempt goes to a node the role's
-// balancer picks among those the circuit breakers and the ejection cap
-// allow, after the node's bulkhead admitted it; a retry goes at once to
-// another node when there is one, to the same node after CallBackoff, and
-// after the server's retry pushback when it sent one; retries are bounded
-// by the role's RetryBudget. Each attempt's ctx is bounded by CallTimeout
-// and by the caller's ctx, and is cancelled when the node leaves.
+// Invoke calls call with an available node of role and, when that is
+// safe, retries a failure on another node. Each attempt goes to a node
+// the role's balancer picks among those the circuit breakers and the
+// ejection cap allow, once the node's bulkhead admitted it (see the
+// package doc); the call's ctx is cancelled when the node leaves.
+//
+// Retries follow gRFC A6: by default a call is retried only when it
+// provably did not reach the node's application — the node was gone or
+// not connected when the attempt began, the server's gate refused it
+// (Unavailable with the startup package's NOT_SERVING ErrorInfo), the
+// server rejected the identity of the call (a new process at the
+// address), or, for a call through RoleConn over the default dialer, the
+// connection failed before the request was sent. A call marked
+// Idempotent is also retried after an Unavailable or Aborted answer,
+// after its attempt timed out, and when its node left while it ran. Other
+// codes, ResourceExhausted included, are never retried, and neither is
+// an error that carries no gRPC status (the function's own).
+//
+// A call makes at most Config.CallAttempts attempts (see Attempts), a
+// retry goes at once to a node not tried yet when there is one, else to
+// the same one after CallBackoff, and after the server's retry pushback
+// when it sent one; retries are bounded by the role's RetryBudget.
+//
+// Each attempt of an Idempotent call is bounded by its share of the
+// caller's time, so that a retry still fits when a node does not answer:
+// min(CallTimeout, remaining time / attempts left), but at least 100 ms
+// (the caller's deadline still bounds it). An attempt of another call,
+// which no retry may follow once it was sent, has all of the caller's
+// time (at most CallTimeout); its node is charged with a failure when it
+// has not answered within that share all the same, so a hung node leaves
+// routing after its breaker's failures whatever the calls. AttemptTimeout
+// sets the bound of every attempt instead.
+//
+// A node is charged with a failure (its breaker, the balancer, its
+// Status) only for failures that are its own: codes such as Unavailable
+// or Internal, and no answer within the attempt's time. The caller's
+// cancellation or deadline, a node that left or refused the call before
+// it was sent, an error the function returned without a gRPC status, and
+// a ResourceExhausted the client raised itself (a message over its size
+// limit) are not.
 //
 // It fails at once, without a call and without asking etcd, with an error
 // wrapping ErrServiceUnavailable when no node is available, with
 // ErrAllNodesUnhealthy when every available node's breaker refuses the
 // call (and PanicMode is off), and with ErrOverloaded
-// (codes.ResourceExhausted) when every node's bulkhead turned it away.
+// (codes.ResourceExhausted) when every node's bulkhead turned it away: it
+// tries each node's bulkhead without waiting first, then queues at one
+// node at most once per call. Its failures are *NodeError values naming
+// the role and node; every one whose code is Unavailable is
+// ErrServiceUnavailable for errors.Is.
 //
 // When the caller's ctx ends Invoke returns at once with an error that
 // errors.Is ctx's error and converts to codes.Canceled or
 // codes.DeadlineExceeded; it never retries then.
-func (m *Manager) Invoke(ctx context.Context, role string, call func(ctx context.Context, c *Client) error) error {
+func (m *Manager) Invoke(ctx context.Context, role string, call func(ctx context.Context, c *Client) error, opts ...CallOption) error {
 	s := m.reg.load()
 	v := s.roles[role]
 	if v == nil || len(v.ids) == 0 {
-		return m.fastFail(role, s.unavailable(v, role))
+		return m.fastFail(role, roleUnavailable(s, v, role))
 	}
-	return m.invoke(ctx, target{role: role, budget: v.shared.budget}, call)
+	return m.invoke(ctx, target{role: role, budget: v.shared.budget}, call, buildCallOptions(opts))
 }
 
 // InvokeNode is Invoke with one node: every attempt goes to nodeID, each
@@ -54,17 +87,29 @@ func (m *Manager) Invoke(ctx context.Context, role string, call func(ctx context
 // available, ErrCircuitOpen when its breaker refuses the call, and
 // ErrOverloaded when its bulkhead does. The ejection cap and PanicMode do
 // not apply.
-func (m *Manager) InvokeNode(ctx context.Context, nodeID int64, call func(ctx context.Context, c *Client) error) error {
+func (m *Manager) InvokeNode(ctx context.Context, nodeID int64, call func(ctx context.Context, c *Client) error, opts ...CallOption) error {
 	s := m.reg.load()
 	c := s.nodes[nodeID]
 	if c == nil {
-		err := nodeErr(nodeID, ErrServiceUnavailable)
+		role := m.reg.roleOf(nodeID)
+		err := ErrServiceUnavailable
 		if s.closed {
 			err = ErrClosed
 		}
-		return m.fastFail(m.reg.roleOf(nodeID), err)
+		return m.fastFail(role, &NodeError{Role: role, NodeID: nodeID, Err: err})
 	}
-	return m.invoke(ctx, target{role: c.role, node: nodeID, budget: c.shared.budget}, call)
+	return m.invoke(ctx, target{role: c.role, node: nodeID, budget: c.shared.budget}, call, buildCallOptions(opts))
+}
+
+// roleUnavailable is the error of a call to a role with no available node.
+func roleUnavailable(s *snapshot, v *roleView, role string) error {
+	switch {
+	case s.closed:
+		return &NodeError{Role: role, Err: ErrClosed}
+	case v != nil && v.unavailable != nil:
+		return v.unavailable // made once per role: the fast fail does not allocate
+	}
+	return unavailableForRole(role)
 }
 
 func (m *Manager) fastFail(role string, err error) error {
@@ -81,30 +126,46 @@ type target struct {
 	budget *retryBudget
 }
 
-// invoke runs the attempts of one call.
-func (m *Manager) invoke(ctx context.Context, tg target, fn callFunc) (err error) {
+// invoke runs the attempts of one call of fn.
+func (m *Manager) invoke(ctx context.Context, tg target, fn callFunc, o callOptions) (err error) {
 	defer func() { m.metrics.call(tg.role, status.Code(err)) }()
+	return m.run(ctx, tg, o, func(c *Client, adm admission, attempt, attempts int) attemptResult {
+		return m.attempt(ctx, c, adm, fn, m.attemptBounds(ctx, o, attempt, attempts), o.single)
+	})
+}
+
+// tryFunc makes attempt number attempt, of at most attempts, on c, which
+// admitted it with adm; it must end adm.
+type tryFunc = func(c *Client, adm admission, attempt, attempts int) attemptResult
+
+// run runs the attempts of one call: it routes each to a node, has try
+// make it, and decides whether to retry.
+func (m *Manager) run(ctx context.Context, tg target, o callOptions, try tryFunc) error {
 	tg.budget.deposit()
+	attempts := o.attempts
+	if attempts == 0 {
+		attempts = m.cfg.CallAttempts
+	}
 	var (
 		t           tries
 		last        error
-		a           *attemptCtx // the last attempt's
+		r           attemptResult // the last attempt's
 		sameRetries int
 	)
 	for attempt := 1; ; attempt++ {
-		if expired(ctx) {
+		if m.expired(ctx) {
 			return newCallerError(ctx, last)
 		}
 		if attempt > 1 {
-			if attempt > m.cfg.CallAttempts {
+			if attempt > attempts {
 				return last
 			}
-			wait, ok := m.retryWait(tg, &t, a, &sameRetries)
+			wait, ok := m.retryWait(tg, &t, r.a, &sameRetries)
 			if !ok {
 				return last
 			}
 			if !m.wait(ctx, wait) {
-				if expired(ctx) {
+				if m.expired(ctx) {
 					return newCallerError(ctx, last)
 				}
 				return last // the next attempt would end past the deadline
@@ -113,7 +174,7 @@ func (m *Manager) invoke(ctx context.Context, tg target, fn callFunc) (err error
 		c, adm, err := m.choose(ctx, tg, &t)
 		if err != nil {
 			switch {
-			case expired(ctx):
+			case m.expired(ctx):
 				return newCallerError(ctx, last)
 			case last != nil:
 				return last
@@ -122,32 +183,44 @@ func (m *Manager) invoke(ctx context.Context, tg target, fn callFunc) (err error
 			}
 			return err
 		}
+		if attempt > 1 && !tg.budget.withdraw() { // spent only now that the retry is made
+			adm.abandon(c)
+			m.metrics.budgetExhausted.WithLabelValues(tg.role).Inc()
+			return last
+		}
 		m.metrics.attempts.WithLabelValues(tg.role).Inc()
-		a, err = m.attempt(ctx, c, adm, fn)
-		if err == nil {
+		r = try(c, adm, attempt, attempts)
+		if r.err == nil {
 			return nil
 		}
-		if expired(ctx) {
-			return newCallerError(ctx, err)
+		last = callErr(tg.role, c.id, r.err)
+		if m.expired(ctx) {
+			return newCallerError(ctx, last)
 		}
-		last = err
-		switch classify(c, err) {
-		case notRetryable:
-			return err
-		case retryElsewhere:
+		if !r.retryable(o.idempotent) {
+			return last
+		}
+		if r.elsewhere {
 			t.gone = append(t.gone, c.id)
 		}
 		t.ids = append(t.ids, c.id)
 	}
 }
 
-// retryWait decides whether a retry may follow the attempt a, and how
-// long to wait before it: the server's pushback when it sent one (a
-// negative or malformed one forbids the retry), else CallBackoff when the
-// only node left is one tried before, else nothing. The retry must find a
-// node and fit in the role's retry budget.
+// retryWait decides whether a retry may follow the attempt a (nil when
+// the node refused it before the call), and how long to wait before it:
+// the server's pushback when it sent one (a negative or malformed one
+// forbids the retry), else CallBackoff when the only node left is one
+// tried before, else nothing. The retry must find a node and fit in the
+// role's retry budget, which is spent only once the retry is made.
 func (m *Manager) retryWait(tg target, t *tries, a *attemptCtx, sameRetries *int) (time.Duration, bool) {
-	pushback, hasPushback, stop := a.retryDelay()
+	var (
+		pushback          time.Duration
+		hasPushback, stop bool
+	)
+	if a != nil {
+		pushback, hasPushback, stop = a.retryDelay()
+	}
 	if stop {
 		m.metrics.pushbackStops.WithLabelValues(tg.role).Inc()
 		return 0, false
@@ -156,7 +229,7 @@ func (m *Manager) retryWait(tg target, t *tries, a *attemptCtx, sameRetries *int
 	if c == nil {
 		return 0, false
 	}
-	if !tg.budget.withdraw() {
+	if !tg.budget.allows() {
 		m.metrics.budgetExhausted.WithLabelValues(tg.role).Inc()
 		return 0, false
 	}
@@ -169,66 +242,6 @@ func (m *Manager) retryWait(tg target, t *tries, a *attemptCtx, sameRetries *int
 		return m.cfg.CallBackoff.Backoff(*sameRetries, rand.Float64()), true
 	}
 	return 0, true
-}
-
-// attempt makes one attempt on c, admitted with adm, and records its
-// result with the balancer, the breaker (classified with the caller's
-// ctx) and the node's statistics. It returns the attempt's context, which
-// holds the server's retry pushback, if any.
-func (m *Manager) attempt(ctx context.Context, c *Client, adm admission, fn callFunc) (*attemptCtx, error) {
-	var bc balancer.Call
-	if c.bal != nil {
-		bc = c.bal.Start(c.id)
-	}
-	start := m.clock.Now()
-	actx, cancel := withTimeout(ctx, m.clock, m.cfg.CallTimeout)
-	defer cancel()
-	bctx, release := c.bind(actx)
-	a := newAttemptCtx(bctx, c)
-	err := c.outcome(bctx, fn(a, c))
-	release()
-	timedOut := err != nil && expired(actx) && !expired(ctx) && !errors.Is(err, ErrNodeGone)
-	latency := m.clock.Since(start)
-	bc.Done(latency, err)
-	o := breakerOutcome(c, err, ctx)
-	adm.done(c, o)
-	if o != breaker.Excluded {
-		c.health.observe(latency)
-	}
-	if o == breaker.Failure {
-		c.health.lastFail.Store(&failure{at: m.clock.Now(), err: err.Error()})
-	}
-	if timedOut {
-		err = errors.Mark(err, errAttemptTimeout)
-	}
-	return a, err
-}
-
-type retryKind int
-
-const (
-	notRetryable   retryKind = iota
-	retryAny                 // on another node at once, or on this one after CallBackoff
-	retryElsewhere           // the node is gone: never on it again
-)
-
-// classify says whether an attempt's error is worth another attempt.
-// codes.ResourceExhausted is not: a loaded server should not get more load.
-func classify(c *Client, err error) retryKind {
-	switch {
-	case errors.Is(err, ErrNodeGone):
-		return retryElsewhere
-	case IsIdentityMismatch(err):
-		c.reject()
-		return retryElsewhere
-	case errors.Is(err, errAttemptTimeout):
-		return retryAny
-	}
-	switch status.Code(err) {
-	case codes.Unavailable, codes.Aborted:
-		return retryAny
-	}
-	return notRetryable
 }
 
 // wait waits d on the manager's clock; false when ctx ended first, or its
@@ -250,14 +263,15 @@ func (m *Manager) wait(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// expired reports whether ctx ended or its deadline passed: grpc may
-// report DeadlineExceeded a moment before ctx.Err says so.
-func expired(ctx context.Context) bool {
+// expired reports whether ctx ended or its deadline passed on the
+// manager's clock: grpc may report DeadlineExceeded a moment before
+// ctx.Err says so.
+func (m *Manager) expired(ctx context.Context) bool {
 	if ctx.Err() != nil {
 		return true
 	}
 	dl, ok := ctx.Deadline()
-	return ok && !time.Now().Before(dl)
+	return ok && !m.clock.Now().Before(dl)
 }
 
 func newCallerError(ctx context.Context, last error) error {

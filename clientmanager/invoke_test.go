@@ -72,15 +72,12 @@ func TestInvokeFastFailsWithoutNodes(t *testing.T) {
 		t.Run(role, func(t *testing.T) {
 			called := false
 			fn := func(context.Context, *Client) error { called = true; return nil }
-			took := make([]time.Duration, 200)
+			// How fast it fails is measured by BenchmarkInvokeFastFail; here,
+			// that it fails without calling and without waiting.
 			var err error
-			for i := range took {
-				start := time.Now()
+			for range 200 {
 				err = e.m.Invoke(context.Background(), role, fn)
-				took[i] = time.Since(start)
 			}
-			slices.Sort(took)
-			require.Less(t, took[len(took)*99/100], time.Millisecond, "p99 of the fast fail")
 			require.False(t, called)
 			require.ErrorIs(t, err, ErrServiceUnavailable)
 			require.Equal(t, codes.Unavailable, status.Code(err))
@@ -99,7 +96,7 @@ func TestInvokeFailsOverToAnotherReplica(t *testing.T) {
 	var rec recorder
 	const calls = 30
 	for i := 0; i < calls; i++ {
-		require.NoError(t, e.m.Invoke(context.Background(), testRole, rec.wrap(callUnary)))
+		require.NoError(t, e.m.Invoke(context.Background(), testRole, rec.wrap(callUnary), Idempotent()))
 		tried := rec.take()
 		require.Equal(t, int64(3), tried[len(tried)-1], "ends on the healthy replica")
 		require.Len(t, slices.Compact(slices.Sorted(slices.Values(tried))), len(tried), "each attempt on a different replica: %v", tried)
@@ -121,7 +118,7 @@ func TestInvokeRetryableCodesUseEveryReplica(t *testing.T) {
 				s.svc.calls.Store(0)
 			}
 			var rec recorder
-			err := e.m.Invoke(context.Background(), testRole, rec.wrap(callUnary))
+			err := e.m.Invoke(context.Background(), testRole, rec.wrap(callUnary), Idempotent())
 			require.Equal(t, code, status.Code(err))
 			require.ElementsMatch(t, []int64{1, 2, 3}, rec.take(), "three attempts, three replicas")
 			for _, s := range srvs {
@@ -160,7 +157,7 @@ func TestInvokeRespectsCallerDeadline(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Equal(t, codes.DeadlineExceeded, status.Code(err))
 	require.GreaterOrEqual(t, took, 150*time.Millisecond)
-	require.Less(t, took, 400*time.Millisecond)
+	require.Less(t, took, 5*time.Second, "ended by the caller's deadline, not by CallTimeout (10 s)")
 	require.Equal(t, int64(1), totalCalls(srvs), "not retried past the caller's deadline")
 }
 
@@ -194,7 +191,7 @@ func TestInvokeRetriesItsOwnAttemptTimeout(t *testing.T) {
 	srvs := e.replicas(3)
 	var rec recorder
 	start := time.Now()
-	err := e.m.Invoke(context.Background(), testRole, rec.wrap(callBlock))
+	err := e.m.Invoke(context.Background(), testRole, rec.wrap(callBlock), Idempotent())
 	require.Equal(t, codes.DeadlineExceeded, status.Code(err))
 	require.ElementsMatch(t, []int64{1, 2, 3}, rec.take())
 	require.Equal(t, int64(3), totalCalls(srvs))
@@ -232,7 +229,7 @@ func TestInvokeFailoverIsImmediate(t *testing.T) {
 	})
 	var rec recorder
 	for i := 0; i < 20; i++ {
-		require.NoError(t, e.m.Invoke(context.Background(), testRole, rec.wrap(callUnary)))
+		require.NoError(t, e.m.Invoke(context.Background(), testRole, rec.wrap(callUnary), Idempotent()))
 		tried := rec.take()
 		require.Contains(t, [][]int64{{2}, {1, 2}}, tried)
 	}
@@ -254,7 +251,7 @@ func TestInvokeRetriesSameNodeAfterBackoff(t *testing.T) {
 	})
 	require.Equal(t, callTimeout, e.m.cfg.CallTimeout)
 	done := make(chan error, 1)
-	go func() { done <- e.m.Invoke(context.Background(), testRole, callUnary) }()
+	go func() { done <- e.m.Invoke(context.Background(), testRole, callUnary, Idempotent()) }()
 
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -297,7 +294,7 @@ func TestInvokeNodeTargetsOneNode(t *testing.T) {
 
 	srvs[1].svc.code.Store(uint32(codes.Unavailable))
 	var rec recorder
-	err := e.m.InvokeNode(context.Background(), 2, rec.wrap(callUnary))
+	err := e.m.InvokeNode(context.Background(), 2, rec.wrap(callUnary), Idempotent())
 	require.Equal(t, codes.Unavailable, status.Code(err))
 	require.Equal(t, []int64{2, 2, 2}, rec.take(), "retried on that node only")
 	require.Zero(t, srvs[0].svc.calls.Load())

@@ -140,7 +140,7 @@ func TestDelCancelsInFlightCallAtOnce(t *testing.T) {
 			case <-time.After(testTimeout):
 				t.Fatal("the call in flight did not return")
 			}
-			require.Less(t, time.Since(start), 100*time.Millisecond, "returns within 100 ms of the Del")
+			require.Less(t, time.Since(start), 5*time.Second, "returns on the Del, not at CallTimeout (10 s)")
 			require.ErrorIs(t, err, ErrNodeGone)
 			require.Equal(t, codes.Unavailable, status.Code(err))
 			var ne *NodeError

@@ -62,7 +62,7 @@ func TestInvokeHonoursRetryPushback(t *testing.T) {
 
 	t.Run("wait", func(t *testing.T) {
 		setPushback("50")
-		err := e.m.Invoke(context.Background(), testRole, callUnary)
+		err := e.m.Invoke(context.Background(), testRole, callUnary, Idempotent())
 		require.Equal(t, codes.Unavailable, status.Code(err))
 		at := arrivals(srvs)
 		require.Len(t, at, 3, "every attempt made")
@@ -74,14 +74,14 @@ func TestInvokeHonoursRetryPushback(t *testing.T) {
 
 	t.Run("zero", func(t *testing.T) {
 		setPushback("0")
-		require.Equal(t, codes.Unavailable, status.Code(e.m.Invoke(context.Background(), testRole, callUnary)))
+		require.Equal(t, codes.Unavailable, status.Code(e.m.Invoke(context.Background(), testRole, callUnary, Idempotent())))
 		require.Equal(t, int64(3), totalCalls(srvs))
 	})
 
 	for i, v := range []string{"-1", "later"} {
 		t.Run("stop "+v, func(t *testing.T) {
 			setPushback(v)
-			err := e.m.Invoke(context.Background(), testRole, callUnary)
+			err := e.m.Invoke(context.Background(), testRole, callUnary, Idempotent())
 			require.Equal(t, codes.Unavailable, status.Code(err))
 			require.Equal(t, int64(1), totalCalls(srvs), "not retried")
 			require.Equal(t, float64(i+1), metricValue(t, e.m.metrics.pushbackStops.WithLabelValues(testRole)))
@@ -93,7 +93,7 @@ func TestInvokeHonoursRetryPushback(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		start := time.Now()
-		err := e.m.Invoke(ctx, testRole, callUnary)
+		err := e.m.Invoke(ctx, testRole, callUnary, Idempotent())
 		require.Less(t, time.Since(start), time.Second, "no wait that cannot end before the deadline")
 		require.Equal(t, codes.Unavailable, status.Code(err), "the last attempt's error")
 		require.Equal(t, int64(1), totalCalls(srvs))

@@ -126,17 +126,6 @@ func (r *registry) setBreakerDownLocked(c *Client, down bool) {
 	}
 }
 
-// breakerOutcome classifies an attempt's error for c's breaker with the
-// caller's context: the caller's cancellation decides nothing, the
-// attempt's own deadline is a failure. A node that left during the call
-// decides nothing either: its breaker goes with it.
-func breakerOutcome(c *Client, err error, callerCtx context.Context) breaker.Outcome {
-	if err != nil && errors.Is(err, ErrNodeGone) {
-		return breaker.Excluded
-	}
-	return c.brk.Classify(err, callerCtx)
-}
-
 // admission is what a call holds on a node while it runs.
 type admission struct {
 	tok    breaker.Token
@@ -150,27 +139,43 @@ type refusal int
 const (
 	admitted        refusal = iota
 	refusedBreaker          // open, or half-open without a probe permit
+	refusedBusy             // every slot taken: the call did not queue
 	refusedBulkhead         // queue full or MaxWait ran out
 	refusedCaller           // the caller's context ended while queued
 )
 
+// errBusy is the refusal of a bulkhead asked without queueing.
+var errBusy = errors.New("clientmanager: every slot of the node's bulkhead is taken")
+
 // admit asks c's breaker, then its bulkhead, for one attempt. With bypass
 // set, a refusing breaker is passed over (the call goes out unrecorded).
-// The bulkhead waits in its queue at most MaxWait and never past ctx.
-func (m *Manager) admit(ctx context.Context, c *Client, bypass bool) (admission, refusal, error) {
+// Without queue, the bulkhead admits the call only to a free slot; with
+// it, the call waits in its queue at most MaxWait and never past ctx.
+func (m *Manager) admit(ctx context.Context, c *Client, bypass, queue bool) (admission, refusal, error) {
 	tok, err := c.brk.Allow()
 	if err != nil {
 		if !bypass {
 			return admission{}, refusedBreaker, err
 		}
-		tok = breaker.Token{}
+		tok, err = breaker.Token{}, nil
 	} else {
 		bypass = false
 	}
-	p, err := c.bh.Acquire(ctx)
+	var p bulkhead.Permit
+	if queue {
+		p, err = c.bh.Acquire(ctx)
+	} else if free, ok := c.bh.TryAcquire(); ok {
+		p = free
+	} else {
+		err = errBusy
+	}
 	if err != nil {
 		c.brk.Record(tok, breaker.Excluded) // frees a probe permit
-		if bulkhead.IsOverloaded(err) {
+		switch {
+		case err == errBusy:
+			m.metrics.bulkheadRejections.WithLabelValues(c.role).Inc()
+			return admission{}, refusedBusy, err
+		case bulkhead.IsOverloaded(err):
 			m.metrics.bulkheadRejections.WithLabelValues(c.role).Inc()
 			return admission{}, refusedBulkhead, err
 		}
@@ -186,3 +191,6 @@ func (a admission) done(c *Client, o breaker.Outcome) {
 		c.brk.Record(a.tok, o)
 	}
 }
+
+// abandon gives back an admission whose attempt is not made.
+func (a admission) abandon(c *Client) { a.done(c, breaker.Excluded) }

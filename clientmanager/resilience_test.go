@@ -26,7 +26,7 @@ func TestBreakerIsolatesAFailingReplica(t *testing.T) {
 		c.BreakerRefreshInterval = 10 * time.Millisecond
 	})
 	srvs := e.replicas(3)
-	call := func() error { return e.m.Invoke(context.Background(), testRole, callUnary) }
+	call := func() error { return e.m.Invoke(context.Background(), testRole, callUnary, Idempotent()) }
 	for range 30 {
 		require.NoError(t, call())
 	}

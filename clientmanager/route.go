@@ -104,8 +104,9 @@ type tries struct {
 	view *roleView // the snapshot the plan is for; nil for InvokeNode
 	plan routePlan
 
-	overloaded bool // a bulkhead turned the call away
-	unhealthy  bool // a breaker turned the call away, or the plan ejected every node
+	busy      []*Client // nodes whose bulkhead had no free slot, in this choice
+	queued    bool      // the call has queued at a bulkhead once
+	unhealthy bool      // a breaker turned the call away, or the plan ejected every node
 }
 
 func (t *tries) pristine() bool {

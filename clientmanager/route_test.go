@@ -109,24 +109,17 @@ func TestInvokeAllUnhealthyFailsFast(t *testing.T) {
 	for _, c := range clients {
 		forceOpen(t, c)
 	}
-	const rounds, calls = 3, 200
-	best := time.Hour // the best p99 of a few rounds: a round may share the CPU with other packages' tests
+	// How fast it fails is measured by the benchmarks; here, that it fails
+	// without calling any node.
 	var err error
-	for range rounds {
-		took := make([]time.Duration, calls)
-		for i := range took {
-			start := time.Now()
-			err = m.Invoke(context.Background(), testRole, callUnary)
-			took[i] = time.Since(start)
-		}
-		best = min(best, p99(took))
+	for range 200 {
+		err = m.Invoke(context.Background(), testRole, callUnary)
 	}
-	require.Less(t, best, time.Millisecond, "p99 of the fast fail")
 	require.False(t, called)
 	require.ErrorIs(t, err, ErrAllNodesUnhealthy)
 	require.Equal(t, codes.Unavailable, status.Code(err))
 	require.Contains(t, err.Error(), testRole)
-	require.Equal(t, float64(rounds*calls), metricValue(t, m.metrics.unhealthyFails.WithLabelValues(testRole)))
+	require.Equal(t, 200.0, metricValue(t, m.metrics.unhealthyFails.WithLabelValues(testRole)))
 	require.Zero(t, metricValue(t, m.metrics.attempts.WithLabelValues(testRole)))
 
 	err = m.InvokeNode(context.Background(), 2, callUnary)

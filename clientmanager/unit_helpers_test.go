@@ -5,7 +5,6 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/require"
@@ -87,12 +86,6 @@ func (s *nodeSet) count(id int64) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.hits[id]
-}
-
-// p99 returns the 99th percentile of d (sorted in place).
-func p99(d []time.Duration) time.Duration {
-	slices.Sort(d)
-	return d[len(d)*99/100]
 }
 
 // noBreaker is a breaker configuration that never opens in a test.

@@ -166,7 +166,7 @@ func startLoad(m *clientmanager.Manager, goroutines int, pace time.Duration) *lo
 				err := m.Invoke(cctx, role, func(ctx context.Context, c *clientmanager.Client) error {
 					id = c.NodeID()
 					return c.Conn().Invoke(ctx, methodEcho, wrapperspb.String("x"), new(wrapperspb.StringValue))
-				})
+				}, clientmanager.Idempotent())
 				ccancel()
 				if ctx.Err() != nil {
 					return // the load was stopped during the call

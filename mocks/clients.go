@@ -7,6 +7,8 @@ import (
 
 	clientmanager "github.com/coordkit/clientmanager/clientmanager"
 
+	grpc "google.golang.org/grpc"
+
 	mock "github.com/stretchr/testify/mock"
 )
 
@@ -187,17 +189,24 @@ func (_c *Clients_GetClients_Call) RunAndReturn(run func(string) []*clientmanage
 	return _c
 }
 
-// Invoke provides a mock function with given fields: ctx, role, call
-func (_m *Clients) Invoke(ctx context.Context, role string, call func(context.Context, *clientmanager.Client) error) error {
-	ret := _m.Called(ctx, role, call)
+// Invoke provides a mock function with given fields: ctx, role, call, opts
+func (_m *Clients) Invoke(ctx context.Context, role string, call func(context.Context, *clientmanager.Client) error, opts ...clientmanager.CallOption) error {
+	_va := make([]interface{}, len(opts))
+	for _i := range opts {
+		_va[_i] = opts[_i]
+	}
+	var _ca []interface{}
+	_ca = append(_ca, ctx, role, call)
+	_ca = append(_ca, _va...)
+	ret := _m.Called(_ca...)
 
 	if len(ret) == 0 {
 		panic("no return value specified for Invoke")
 	}
 
 	var r0 error
-	if rf, ok := ret.Get(0).(func(context.Context, string, func(context.Context, *clientmanager.Client) error) error); ok {
-		r0 = rf(ctx, role, call)
+	if rf, ok := ret.Get(0).(func(context.Context, string, func(context.Context, *clientmanager.Client) error, ...clientmanager.CallOption) error); ok {
+		r0 = rf(ctx, role, call, opts...)
 	} else {
 		r0 = ret.Error(0)
 	}
@@ -214,13 +223,21 @@ type Clients_Invoke_Call struct {
 //   - ctx context.Context
 //   - role string
 //   - call func(context.Context , *clientmanager.Client) error
-func (_e *Clients_Expecter) Invoke(ctx interface{}, role interface{}, call interface{}) *Clients_Invoke_Call {
-	return &Clients_Invoke_Call{Call: _e.mock.On("Invoke", ctx, role, call)}
+//   - opts ...clientmanager.CallOption
+func (_e *Clients_Expecter) Invoke(ctx interface{}, role interface{}, call interface{}, opts ...interface{}) *Clients_Invoke_Call {
+	return &Clients_Invoke_Call{Call: _e.mock.On("Invoke",
+		append([]interface{}{ctx, role, call}, opts...)...)}
 }
 
-func (_c *Clients_Invoke_Call) Run(run func(ctx context.Context, role string, call func(context.Context, *clientmanager.Client) error)) *Clients_Invoke_Call {
+func (_c *Clients_Invoke_Call) Run(run func(ctx context.Context, role string, call func(context.Context, *clientmanager.Client) error, opts ...clientmanager.CallOption)) *Clients_Invoke_Call {
 	_c.Call.Run(func(args mock.Arguments) {
-		run(args[0].(context.Context), args[1].(string), args[2].(func(context.Context, *clientmanager.Client) error))
+		variadicArgs := make([]clientmanager.CallOption, len(args)-3)
+		for i, a := range args[3:] {
+			if a != nil {
+				variadicArgs[i] = a.(clientmanager.CallOption)
+			}
+		}
+		run(args[0].(context.Context), args[1].(string), args[2].(func(context.Context, *clientmanager.Client) error), variadicArgs...)
 	})
 	return _c
 }
@@ -230,22 +247,29 @@ func (_c *Clients_Invoke_Call) Return(_a0 error) *Clients_Invoke_Call {
 	return _c
 }
 
-func (_c *Clients_Invoke_Call) RunAndReturn(run func(context.Context, string, func(context.Context, *clientmanager.Client) error) error) *Clients_Invoke_Call {
+func (_c *Clients_Invoke_Call) RunAndReturn(run func(context.Context, string, func(context.Context, *clientmanager.Client) error, ...clientmanager.CallOption) error) *Clients_Invoke_Call {
 	_c.Call.Return(run)
 	return _c
 }
 
-// InvokeNode provides a mock function with given fields: ctx, nodeID, call
-func (_m *Clients) InvokeNode(ctx context.Context, nodeID int64, call func(context.Context, *clientmanager.Client) error) error {
-	ret := _m.Called(ctx, nodeID, call)
+// InvokeNode provides a mock function with given fields: ctx, nodeID, call, opts
+func (_m *Clients) InvokeNode(ctx context.Context, nodeID int64, call func(context.Context, *clientmanager.Client) error, opts ...clientmanager.CallOption) error {
+	_va := make([]interface{}, len(opts))
+	for _i := range opts {
+		_va[_i] = opts[_i]
+	}
+	var _ca []interface{}
+	_ca = append(_ca, ctx, nodeID, call)
+	_ca = append(_ca, _va...)
+	ret := _m.Called(_ca...)
 
 	if len(ret) == 0 {
 		panic("no return value specified for InvokeNode")
 	}
 
 	var r0 error
-	if rf, ok := ret.Get(0).(func(context.Context, int64, func(context.Context, *clientmanager.Client) error) error); ok {
-		r0 = rf(ctx, nodeID, call)
+	if rf, ok := ret.Get(0).(func(context.Context, int64, func(context.Context, *clientmanager.Client) error, ...clientmanager.CallOption) error); ok {
+		r0 = rf(ctx, nodeID, call, opts...)
 	} else {
 		r0 = ret.Error(0)
 	}
@@ -262,13 +286,21 @@ type Clients_InvokeNode_Call struct {
 //   - ctx context.Context
 //   - nodeID int64
 //   - call func(context.Context , *clientmanager.Client) error
-func (_e *Clients_Expecter) InvokeNode(ctx interface{}, nodeID interface{}, call interface{}) *Clients_InvokeNode_Call {
-	return &Clients_InvokeNode_Call{Call: _e.mock.On("InvokeNode", ctx, nodeID, call)}
+//   - opts ...clientmanager.CallOption
+func (_e *Clients_Expecter) InvokeNode(ctx interface{}, nodeID interface{}, call interface{}, opts ...interface{}) *Clients_InvokeNode_Call {
+	return &Clients_InvokeNode_Call{Call: _e.mock.On("InvokeNode",
+		append([]interface{}{ctx, nodeID, call}, opts...)...)}
 }
 
-func (_c *Clients_InvokeNode_Call) Run(run func(ctx context.Context, nodeID int64, call func(context.Context, *clientmanager.Client) error)) *Clients_InvokeNode_Call {
+func (_c *Clients_InvokeNode_Call) Run(run func(ctx context.Context, nodeID int64, call func(context.Context, *clientmanager.Client) error, opts ...clientmanager.CallOption)) *Clients_InvokeNode_Call {
 	_c.Call.Run(func(args mock.Arguments) {
-		run(args[0].(context.Context), args[1].(int64), args[2].(func(context.Context, *clientmanager.Client) error))
+		variadicArgs := make([]clientmanager.CallOption, len(args)-3)
+		for i, a := range args[3:] {
+			if a != nil {
+				variadicArgs[i] = a.(clientmanager.CallOption)
+			}
+		}
+		run(args[0].(context.Context), args[1].(int64), args[2].(func(context.Context, *clientmanager.Client) error), variadicArgs...)
 	})
 	return _c
 }
@@ -278,7 +310,7 @@ func (_c *Clients_InvokeNode_Call) Return(_a0 error) *Clients_InvokeNode_Call {
 	return _c
 }
 
-func (_c *Clients_InvokeNode_Call) RunAndReturn(run func(context.Context, int64, func(context.Context, *clientmanager.Client) error) error) *Clients_InvokeNode_Call {
+func (_c *Clients_InvokeNode_Call) RunAndReturn(run func(context.Context, int64, func(context.Context, *clientmanager.Client) error, ...clientmanager.CallOption) error) *Clients_InvokeNode_Call {
 	_c.Call.Return(run)
 	return _c
 }
@@ -371,6 +403,54 @@ func (_c *Clients_IsRoleOnline_Call) Return(_a0 bool) *Clients_IsRoleOnline_Call
 }
 
 func (_c *Clients_IsRoleOnline_Call) RunAndReturn(run func(string) bool) *Clients_IsRoleOnline_Call {
+	_c.Call.Return(run)
+	return _c
+}
+
+// RoleConn provides a mock function with given fields: role
+func (_m *Clients) RoleConn(role string) grpc.ClientConnInterface {
+	ret := _m.Called(role)
+
+	if len(ret) == 0 {
+		panic("no return value specified for RoleConn")
+	}
+
+	var r0 grpc.ClientConnInterface
+	if rf, ok := ret.Get(0).(func(string) grpc.ClientConnInterface); ok {
+		r0 = rf(role)
+	} else {
+		if ret.Get(0) != nil {
+			r0 = ret.Get(0).(grpc.ClientConnInterface)
+		}
+	}
+
+	return r0
+}
+
+// Clients_RoleConn_Call is a *mock.Call that shadows Run/Return methods with type explicit version for method 'RoleConn'
+type Clients_RoleConn_Call struct {
+	*mock.Call
+}
+
+// RoleConn is a helper method to define mock.On call
+//   - role string
+func (_e *Clients_Expecter) RoleConn(role interface{}) *Clients_RoleConn_Call {
+	return &Clients_RoleConn_Call{Call: _e.mock.On("RoleConn", role)}
+}
+
+func (_c *Clients_RoleConn_Call) Run(run func(role string)) *Clients_RoleConn_Call {
+	_c.Call.Run(func(args mock.Arguments) {
+		run(args[0].(string))
+	})
+	return _c
+}
+
+func (_c *Clients_RoleConn_Call) Return(_a0 grpc.ClientConnInterface) *Clients_RoleConn_Call {
+	_c.Call.Return(_a0)
+	return _c
+}
+
+func (_c *Clients_RoleConn_Call) RunAndReturn(run func(string) grpc.ClientConnInterface) *Clients_RoleConn_Call {
 	_c.Call.Return(run)
 	return _c
 }

@@ -69,7 +69,7 @@ func TestCallSiteWithMockedClients(t *testing.T) {
 			if tc.invokeErr != nil {
 				call.Return(tc.invokeErr).Once()
 			} else {
-				call.RunAndReturn(func(ctx context.Context, _ string, f func(context.Context, *clientmanager.Client) error) error {
+				call.RunAndReturn(func(ctx context.Context, _ string, f func(context.Context, *clientmanager.Client) error, _ ...clientmanager.CallOption) error {
 					return f(ctx, client)
 				}).Once()
 			}
@@ -96,4 +96,22 @@ func TestMockedClientLookups(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(7), got.NodeID())
 	require.True(t, cs.IsOnline(got.NodeID()))
+}
+
+// A call site that uses generated stubs takes its connection from
+// Clients.RoleConn; the mock hands it one to a fake in process.
+func TestMockedRoleConn(t *testing.T) {
+	sa := clientmanager.NewStandalone()
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(sa, hs)
+	conn, err := sa.Dial(context.Background(), session.Session{ServerID: 7, ServerName: "querynode"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+
+	m := mocks.NewClients(t)
+	m.EXPECT().RoleConn("querynode").Return(conn).Once()
+	var cs clientmanager.Clients = m
+	resp, err := healthpb.NewHealthClient(cs.RoleConn("querynode")).Check(context.Background(), &healthpb.HealthCheckRequest{})
+	require.NoError(t, err)
+	require.Equal(t, healthpb.HealthCheckResponse_SERVING, resp.GetStatus())
 }

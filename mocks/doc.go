@@ -18,9 +18,14 @@
 //
 //	m := mocks.NewClients(t)
 //	m.EXPECT().Invoke(mock.Anything, "querynode", mock.Anything).
-//		RunAndReturn(func(ctx context.Context, _ string, call func(context.Context, *clientmanager.Client) error) error {
+//		RunAndReturn(func(ctx context.Context, _ string, call func(context.Context, *clientmanager.Client) error, _ ...clientmanager.CallOption) error {
 //			return call(ctx, client)
 //		})
+//
+// A call made with CallOptions (clientmanager.Idempotent and friends)
+// passes them as further arguments: expect them with more matchers, such
+// as mock.Anything. A call site that uses generated stubs on RoleConn is
+// given a connection the same way (EXPECT().RoleConn(role).Return(conn)).
 //
 // NewClients registers an expectation check with t.Cleanup, so a call the
 // test expected but the code did not make fails the test.

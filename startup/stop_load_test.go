@@ -65,7 +65,7 @@ func TestGracefulStopUnderLoad(t *testing.T) {
 				err := mgr.Invoke(ctx, role, func(ctx context.Context, c *clientmanager.Client) error {
 					by = c.NodeID()
 					return callUnary(ctx, c.Conn(), methodEcho)
-				})
+				}, clientmanager.Idempotent())
 				switch {
 				case err == nil:
 					v, _ := ok.LoadOrStore(by, new(atomic.Int64))

@@ -164,7 +164,7 @@ func (d *demo) call(ctx context.Context, i int) (*clientmanager.Client, error) {
 		resp, err := healthpb.NewHealthClient(cc.Conn()).Check(ctx, &healthpb.HealthCheckRequest{})
 		status = resp.GetStatus()
 		return err
-	})
+	}, clientmanager.Idempotent()) // a health check may run twice
 	took := time.Since(start).Round(time.Microsecond)
 	if err != nil {
 		d.con.printf("  call %2d  failed after %s: %v", i, took, err)

@@ -50,7 +50,7 @@ func (c *caller) call(ctx context.Context) {
 		node = cl
 		_, err := echo.Echo(ctx, cl.Conn(), c.from)
 		return err
-	})
+	}, clientmanager.Idempotent()) // Echo may run twice: retry it on another node
 	took := time.Since(start)
 	switch {
 	case err == nil:

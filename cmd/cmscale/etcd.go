@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+
+	"github.com/coordkit/clientmanager/session"
+)
+
+// etcdReadyTimeout bounds the embedded etcd's start.
+const etcdReadyTimeout = 30 * time.Second
+
+// cluster is the harness's embedded single-member etcd and a client to it
+// that counts the Range requests it makes.
+type cluster struct {
+	dir    string
+	etcd   *embed.Etcd
+	cli    *clientv3.Client
+	ranges rangeStats
+}
+
+// startCluster runs etcd on free loopback ports with its data in a
+// temporary directory, with a backend quota large enough for a million
+// sessions.
+func startCluster() (*cluster, error) {
+	dir, err := os.MkdirTemp("", "cmscale-")
+	if err != nil {
+		return nil, fmt.Errorf("etcd data dir: %w", err)
+	}
+	cl := &cluster{dir: dir}
+	ec := embed.NewConfig()
+	ec.Name = "cmscale"
+	ec.Dir = dir
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	cu, pu := url.URL{Scheme: "http", Host: "127.0.0.1:0"}, url.URL{Scheme: "http", Host: "127.0.0.1:0"}
+	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
+	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
+	ec.InitialCluster = ec.Name + "=" + pu.String()
+	ec.QuotaBackendBytes = 8 << 30
+	e, err := embed.StartEtcd(ec)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("start etcd: %w", err)
+	}
+	cl.etcd = e
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		cl.close()
+		return nil, fmt.Errorf("etcd: %w", err)
+	case <-time.After(etcdReadyTimeout):
+		cl.close()
+		return nil, fmt.Errorf("etcd not ready within %s", etcdReadyTimeout)
+	}
+	if len(e.Clients) == 0 {
+		cl.close()
+		return nil, errors.New("etcd has no client listener")
+	}
+	cl.cli, err = clientv3.New(clientv3.Config{
+		Endpoints:   []string{e.Clients[0].Addr().String()},
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(cl.ranges.intercept)},
+	})
+	if err != nil {
+		cl.close()
+		return nil, fmt.Errorf("etcd client: %w", err)
+	}
+	return cl, nil
+}
+
+func (cl *cluster) close() {
+	if cl.cli != nil {
+		_ = cl.cli.Close()
+	}
+	if cl.etcd != nil {
+		cl.etcd.Close()
+	}
+	_ = os.RemoveAll(cl.dir)
+}
+
+// rangeStats counts the Range requests that reach etcd and keeps the
+// slowest.
+type rangeStats struct {
+	n, failed atomic.Int64
+	mu        sync.Mutex
+	slowest   time.Duration
+}
+
+func (r *rangeStats) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn,
+	invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if method != "/etcdserverpb.KV/Range" {
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	start := time.Now()
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	took := time.Since(start)
+	r.n.Add(1)
+	if err != nil {
+		r.failed.Add(1)
+	}
+	r.mu.Lock()
+	r.slowest = max(r.slowest, took)
+	r.mu.Unlock()
+	return err
+}
+
+// reset starts a new count and returns nothing.
+func (r *rangeStats) reset() {
+	r.n.Store(0)
+	r.failed.Store(0)
+	r.mu.Lock()
+	r.slowest = 0
+	r.mu.Unlock()
+}
+
+func (r *rangeStats) max() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.slowest
+}
+
+// maxTxnOps is etcd's default limit of operations in one transaction.
+const maxTxnOps = 128
+
+// putSessions writes the sessions of role with IDs first..first+n-1 under
+// cfg, without leases, addr(id) giving each one's address.
+func putSessions(ctx context.Context, cli *clientv3.Client, cfg session.Config, role string,
+	first int64, n int, addr func(id int64) string) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for start := 0; start < n && ctx.Err() == nil; start += maxTxnOps {
+		end := min(start+maxTxnOps, n)
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			ops := make([]clientv3.Op, 0, end-start)
+			for i := start; i < end; i++ {
+				id := first + int64(i)
+				b, err := session.Session{ServerID: id, ServerName: role, Address: addr(id), Version: "2.4.0",
+					HostName: fmt.Sprintf("host-%d", id), Incarnation: fmt.Sprintf("%016x", id)}.Encode()
+				if err != nil {
+					cancel(err)
+					return
+				}
+				ops = append(ops, clientv3.OpPut(cfg.Key(role, id), string(b)))
+			}
+			rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+			defer rcancel()
+			if _, err := cli.Txn(rctx).Then(ops...).Commit(); err != nil {
+				cancel(err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return fmt.Errorf("put sessions: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/status"
+
+	"github.com/coordkit/clientmanager/clientmanager"
+	"github.com/coordkit/clientmanager/session"
+)
+
+// registryResult is one run of New → all online with an instant dialer.
+type registryResult struct {
+	nodes int
+	took  time.Duration
+	alloc uint64 // bytes allocated by the whole process meanwhile
+}
+
+// measureRegistry registers n sessions, then times a new manager from New
+// until every node is online, with a dialer whose connections are READY at
+// once: what is left is the manager's own work (watcher, connectors,
+// registry).
+func measureRegistry(ctx context.Context, cl *cluster, n int) (registryResult, error) {
+	cfg := clientmanager.DefaultConfig()
+	cfg.Session.RootPath = fmt.Sprintf("cmscale/registry-%d", n)
+	if err := putSessions(ctx, cl.cli, cfg.Session, role, 1, n, func(id int64) string {
+		return fmt.Sprintf("10.%d.%d.%d:19530", id>>16&255, id>>8&255, id&255)
+	}); err != nil {
+		return registryResult{}, err
+	}
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	m, err := clientmanager.New(cl.cli, cfg, clientmanager.WithDialer(instantDialer{}))
+	if err != nil {
+		return registryResult{}, err
+	}
+	defer m.Close()
+	if err := m.AddDependency(role); err != nil {
+		return registryResult{}, err
+	}
+	if err := waitFor(ctx, 10*time.Minute, time.Millisecond, func() bool { return len(m.GetClients(role)) == n }); err != nil {
+		return registryResult{}, fmt.Errorf("%d nodes online: %w", n, err)
+	}
+	took := time.Since(start)
+	runtime.ReadMemStats(&after)
+	return registryResult{nodes: n, took: took, alloc: after.TotalAlloc - before.TotalAlloc}, nil
+}
+
+// instantDialer connects at once: its connections are READY, accept every
+// call and have no health service (which counts as serving).
+type instantDialer struct{}
+
+func (instantDialer) Dial(context.Context, session.Session) (clientmanager.Conn, error) {
+	return instantConn{}, nil
+}
+
+type instantConn struct{}
+
+func (instantConn) GetState() connectivity.State { return connectivity.Ready }
+
+func (instantConn) WaitForStateChange(ctx context.Context, _ connectivity.State) bool {
+	<-ctx.Done()
+	return false
+}
+
+func (instantConn) Connect()     {}
+func (instantConn) Close() error { return nil }
+
+func (instantConn) Invoke(context.Context, string, any, any, ...grpc.CallOption) error { return nil }
+
+func (instantConn) NewStream(context.Context, *grpc.StreamDesc, string, ...grpc.CallOption) (grpc.ClientStream, error) {
+	return nil, status.Error(codes.Unimplemented, "instantConn has no streams")
+}
+
+// waitFor polls cond every interval until it holds, ctx ends or limit
+// passes.
+func waitFor(ctx context.Context, limit, interval time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(limit)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not within %s", limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
