@@ -39,7 +39,9 @@ type Config struct {
 	// ≥ 1; 1 means no retry.
 	CallAttempts int
 	// CallTimeout bounds each attempt of Invoke; the caller's deadline
-	// bounds it too. Default 10 s. Must be > 0.
+	// bounds it too. An Idempotent call's attempt gets at most its share of
+	// the caller's remaining time (remaining / attempts left, at least
+	// 100 ms), so a retry still fits; see Invoke. Default 10 s. Must be > 0.
 	CallTimeout time.Duration
 	// CallBackoff paces the attempts of Invoke on the same node; failing
 	// over to another node is immediate. Its Attempts and

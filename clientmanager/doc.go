@@ -87,13 +87,12 @@
 //
 // Invoke picks an available node of a role with the role's balancer and
 // fails fast with ErrServiceUnavailable when there is none. It makes up to
-// CallAttempts attempts, each bounded by CallTimeout and never past the
-// caller's deadline. A retryable failure — codes.Unavailable, codes.Aborted,
-// the attempt's own deadline, ErrNodeGone, an identity mismatch — is retried
-// at once on another node when there is one, and on the same node only
-// after CallBackoff. Other codes, codes.ResourceExhausted included (a
-// loaded server should not get more load), are returned at once, and so is
-// the caller's own cancellation or deadline.
+// CallAttempts attempts, never past the caller's deadline. Retries are
+// safe by default (gRFC A6): only a call that provably did not reach the
+// node's application is retried, unless it is marked Idempotent; the
+// rules, and how each attempt's time is derived from the caller's so that
+// a hung node leaves routing, are on Invoke. RoleConn gives generated
+// stubs the same semantics.
 //
 // # Resilience
 //
@@ -115,22 +114,26 @@
 //  3. Admit. The node's breaker is asked first (Allow): a refusal — open,
 //     or half-open with every probe permit taken — skips the node for
 //     this call and another is picked; it is not an attempt and costs
-//     nothing. Then the node's bulkhead: the call waits for a slot in its
-//     queue, at most the bulkhead's MaxWait and never past the caller's
-//     ctx. A full queue or a wait that ran out skips the node too, and is
-//     not a failure for its breaker. When no node admits the call, Invoke
+//     nothing. Then the node's bulkhead: every candidate is first tried
+//     without waiting; only when every one is busy does the call queue,
+//     once, at the busy node with the shortest queue, at most the
+//     bulkhead's MaxWait and never past the caller's ctx. A full queue or a
+//     wait that ran out is not a failure for the node's breaker. When no node admits the call, Invoke
 //     returns ErrOverloaded (codes.ResourceExhausted) if a bulkhead turned
 //     it away, else ErrAllNodesUnhealthy — or the last attempt's error if
 //     there was one.
-//  4. Call, within CallTimeout and the caller's ctx.
+//  4. Call, within the attempt's time (see Invoke) and the caller's ctx.
 //  5. Record. The result goes to the balancer (in-flight count, latency)
 //     and to the breaker, classified with the breaker's classifier
 //     against the caller's ctx: the caller's cancellation or deadline
-//     counts for nothing, the attempt's own deadline is a failure, and
-//     codes are classified as breaker.ClassifyCode says. A call cut short
-//     because its node left counts for nothing either. Status shows the
+//     counts for nothing, no answer within the attempt's share of the
+//     caller's time is a failure, and codes are classified as
+//     breaker.ClassifyCode says. A call cut short because its node left,
+//     an error the function returned without a gRPC status and a
+//     ResourceExhausted raised by the client itself count for nothing. Status shows the
 //     node's latency average and last failure.
-//  6. Retry, when the failure is retryable and CallAttempts allows, if
+//  6. Retry, when the failure may be retried (gRFC A6 unless the call is
+//     Idempotent, see Invoke) and CallAttempts allows, if
 //     the role's retry budget has room: within any RetryBudget.Window,
 //     retries may number at most Ratio × calls plus MinPerSecond × Window
 //     seconds (by default 20 % of calls plus 100). A call whose retry

@@ -2,6 +2,7 @@ package clientmanager_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"strings"
@@ -16,10 +17,12 @@ import (
 	"github.com/coordkit/clientmanager/session"
 )
 
-// A coordinator depends on its query nodes: it follows their sessions and
-// calls one of them, with retries on another replica.
+// A coordinator depends on its query nodes: it follows their sessions,
+// waits for one, and calls them through a generated stub on RoleConn (or
+// a function of its own through Invoke), with failover to another replica.
 func ExampleManager_Invoke() {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"127.0.0.1:2379"}, DialTimeout: 5 * time.Second})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"127.0.0.1:2379"}, DialTimeout: 5 * time.Second,
+		DialOptions: session.EtcdDialOptions()})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -30,17 +33,29 @@ func ExampleManager_Invoke() {
 		log.Fatal(err)
 	}
 	defer m.Close()
-	if err := m.AddDependency("querynode"); err != nil {
+	if err := m.AddDependency("querynode"); err != nil { // watch the role, dial each node
+		log.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := m.WaitForRole(ctx, "querynode", 1); err != nil { // until one node is online
 		log.Fatal(err)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	// A generated stub works unchanged on the role: routing, breakers,
+	// bulkheads, safe retries and fail-fast apply to each call.
+	health := healthpb.NewHealthClient(m.RoleConn("querynode"))
+	_, err = health.Check(ctx, &healthpb.HealthCheckRequest{}, clientmanager.Idempotent()) // may run twice
+	if status.Code(err) == codes.Unavailable {
+		log.Print("no query node is available: ", err) // fails fast, no etcd round trip
+	}
+
+	// Or a function of your own, given each attempt's node.
 	err = m.Invoke(ctx, "querynode", func(ctx context.Context, c *clientmanager.Client) error {
 		_, err := healthpb.NewHealthClient(c.Conn()).Check(ctx, &healthpb.HealthCheckRequest{})
 		return err
-	})
-	if status.Code(err) == codes.Unavailable {
+	}, clientmanager.Idempotent())
+	if errors.Is(err, clientmanager.ErrServiceUnavailable) {
 		log.Print("no query node is available: ", err)
 	}
 }

@@ -15,7 +15,7 @@ import (
 //	clientmanager_fast_fails_total{role}        calls refused at once: no node available
 //	clientmanager_unhealthy_fails_total{role}   calls refused at once: ErrAllNodesUnhealthy
 //	clientmanager_breaker_transitions_total{role,to}  circuit breaker state changes; to closed|open|half-open
-//	clientmanager_bulkhead_rejections_total{role}     attempts a node's bulkhead turned away (full or MaxWait)
+//	clientmanager_bulkhead_rejections_total{role}     attempts a node's bulkhead turned away (busy and not queued, full, or MaxWait)
 //	clientmanager_retry_budget_exhausted_total{role}  retries not made because the role's budget was spent
 //	clientmanager_pushback_waits_total{role}          retries that waited for a server's retry pushback
 //	clientmanager_pushback_stops_total{role}          retries not made because the server's pushback said so
@@ -53,7 +53,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			"Calls refused at once because every available node's circuit breaker refused them.", "role"),
 		breakerTransitions: counter("breaker_transitions_total", "Circuit breaker state changes, by new state.", "role", "to"),
 		bulkheadRejections: counter("bulkhead_rejections_total",
-			"Attempts turned away by a node's bulkhead (queue full or wait too long).", "role"),
+			"Attempts turned away by a node's bulkhead (busy and not queued, queue full, or wait too long).", "role"),
 		budgetExhausted: counter("retry_budget_exhausted_total",
 			"Retries not made because the role's retry budget was spent.", "role"),
 		pushbackWaits: counter("pushback_waits_total", "Retries that waited for a server's retry pushback.", "role"),
