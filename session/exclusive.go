@@ -154,13 +154,25 @@ func (r *Registration) beginTerm(t *term) bool {
 // next term. t is the term that ended it (for the log).
 func (r *Registration) fence(t *term, reason string) {
 	r.mu.Lock()
+	fenced := r.fenceLocked()
+	r.mu.Unlock()
+	if fenced {
+		r.logFenced(t, reason)
+	}
+}
+
+// fenceLocked is fence with r.mu held; it reports whether a term ended,
+// and the caller then calls logFenced without the lock.
+func (r *Registration) fenceLocked() bool {
 	if !r.sess.Exclusive || !r.active {
-		r.mu.Unlock()
-		return
+		return false
 	}
 	close(r.fencedCh)
 	r.activeCh, r.fencedCh, r.active = make(chan struct{}), make(chan struct{}), false
-	r.mu.Unlock()
+	return true
+}
+
+func (r *Registration) logFenced(t *term, reason string) {
 	r.o.metrics.Fenced.WithLabelValues(r.role).Inc()
 	r.log.Warn("fenced: no longer the active process", leaseField(t.lease), zap.String("reason", reason))
 }

@@ -176,13 +176,18 @@ func (r *Registration) disconnect(t *term, deadline time.Time) {
 		r.mu.Unlock()
 		return
 	}
+	// The term ends with the state change: whoever sees Disconnected sees
+	// the fence too.
+	fenced := r.fenceLocked()
 	r.setStateLocked(StateDisconnected, errNoAck)
 	r.mu.Unlock()
 	r.o.metrics.Disconnects.WithLabelValues(r.role).Inc()
 	r.log.Warn("disconnected: no keepalive acknowledged before the local lease deadline; "+
 		"keeping the session and serving while etcd is asked again",
 		leaseField(t.lease), zap.Time("deadline", deadline))
-	r.fence(t, "no keepalive acknowledged before the local lease deadline")
+	if fenced {
+		r.logFenced(t, "no keepalive acknowledged before the local lease deadline")
+	}
 }
 
 // fenceMargin is subtracted from the lease's deadline as seen locally:

@@ -133,9 +133,12 @@ func (r *Registration) lose(t *term, reason error) {
 	if r.registered {
 		r.ready, r.registered = make(chan struct{}), false
 	}
+	fenced := r.fenceLocked()
 	r.setStateLocked(StateReregistering, reason)
 	r.mu.Unlock()
-	r.fence(t, "lease lost")
+	if fenced {
+		r.logFenced(t, "lease lost")
+	}
 	r.log.Warn("lease lost: etcd says it is gone", leaseField(t.lease),
 		zap.String("reason", errText(reason)), zap.Stringer("policy", r.cfg.LostPolicy))
 }
