@@ -40,6 +40,7 @@ func (cc *clientConn) Invoke(ctx context.Context, method string, args, reply any
 	}
 	var trailer *metadata.MD
 	if a != nil {
+		a.begin()
 		trailer = new(metadata.MD)
 		opts = append(opts[:len(opts):len(opts)], grpc.Trailer(trailer))
 	}
@@ -61,6 +62,9 @@ func (cc *clientConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, meth
 	if err != nil {
 		c.calls.end()
 		return nil, err
+	}
+	if a := attemptOf(ctx); a != nil {
+		a.begin() // its trailer is not captured: the attempt's calls are not all known unsent
 	}
 	bctx, release := c.bind(ctx)
 	s, err := raw.NewStream(OutgoingIdentity(bctx, c.Session()), desc, method, opts...)
