@@ -108,7 +108,9 @@ func IdentityStreamClientInterceptor(target func() session.Session) grpc.StreamC
 // same ServerID and, when both the call and self have an Incarnation, the
 // same Incarnation — whatever the LeaseID, so a call addressed with the
 // lease self held before it re-registered passes — or, when either has
-// none (a record written by Milvus), the same LeaseID. Otherwise it returns
+// none (a record written by Milvus), the same LeaseID; a self without a
+// ServerID yet (0: a process whose key is visible before its registration
+// returned) is matched by its Incarnation alone. Otherwise it returns
 // a FailedPrecondition status with an IDENTITY_MISMATCH ErrorInfo: the
 // caller addressed another process, typically an earlier one that served on
 // the same address. A malformed identity (a ServerID or LeaseID that is not
@@ -184,6 +186,12 @@ func quote(v string) string {
 // compareIdentity accepts a call for self's process: session.SameProcess
 // is the one rule of what "the same process" means.
 func compareIdentity(want identity, self session.Session) error {
+	if self.ServerID == 0 && self.Incarnation != "" && want.incarnation == self.Incarnation {
+		// A process between the put of its session and learning its
+		// ServerID (startup.Runner before Register returns) is known by
+		// its Incarnation, random per process start.
+		return nil
+	}
 	if session.SameProcess(session.Session{ServerID: want.serverID, LeaseID: want.leaseID, Incarnation: want.incarnation}, self) {
 		return nil
 	}

@@ -113,32 +113,61 @@ func (n *node) stop() error {
 // connections it opens and logs to an observer.
 func newManager(t *testing.T, endpoints []string, cfg session.Config) (*clientmanager.Manager, *atomic.Int64, *observer.ObservedLogs) {
 	t.Helper()
+	dials := &atomic.Int64{}
+	var d net.Dialer
+	counting := func(ctx context.Context, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	m, logs := newManagerOf(t, endpoints, cfg, role, counting)
+	return m, dials, logs
+}
+
+// newManagerOf returns a client manager of one role that dials through
+// dial and logs to an observer; it is closed by t.Cleanup.
+func newManagerOf(t *testing.T, endpoints []string, cfg session.Config, role string,
+	dial func(ctx context.Context, addr string) (net.Conn, error)) (*clientmanager.Manager, *observer.ObservedLogs) {
+	t.Helper()
 	cli := etcdtest.NewClient(t, endpoints...)
 	mc := clientmanager.DefaultConfig()
 	mc.Session = cfg
-	dials := &atomic.Int64{}
-	var d net.Dialer
-	counting := grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
-		dials.Add(1)
-		return d.DialContext(ctx, "tcp", addr)
-	})
 	core, logs := observer.New(zapcore.InfoLevel)
-	m, err := clientmanager.New(cli, mc, clientmanager.WithDialOptions(counting), clientmanager.WithLogger(zap.New(core)))
+	m, err := clientmanager.New(cli, mc, clientmanager.WithDialOptions(grpc.WithContextDialer(dial)),
+		clientmanager.WithLogger(zap.New(core)))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = m.Close() })
 	require.NoError(t, m.AddDependency(role))
-	return m, dials, logs
+	return m, logs
 }
 
 // outcome is one call's result.
 type outcome struct {
-	at   time.Time
-	node int64
-	err  error
+	start, at time.Time // when Invoke was called and returned
+	node      int64     // the node of the last attempt; 0 when none was made
+	addr      string    // its address
+	attempts  int
+	tried     []attemptAt // every attempt, in order
+	err       error
 }
 
-// load calls role through Invoke from several goroutines until stopped,
-// and records every outcome.
+// attemptAt is one attempt of a call: the node's address and when the
+// attempt began.
+type attemptAt struct {
+	addr string
+	at   time.Time
+}
+
+// loadSpec says what a load calls, how often and for how long each call.
+type loadSpec struct {
+	role       string
+	method     string        // full method name of a unary method that takes and returns a StringValue
+	goroutines int           // callers
+	pace       time.Duration // each caller calls at most once per pace
+	timeout    time.Duration // of each call (Invoke's ctx)
+}
+
+// load calls a role through Invoke from several goroutines until
+// stopped, and records every outcome.
 type load struct {
 	mu       sync.Mutex
 	outcomes []outcome
@@ -146,14 +175,19 @@ type load struct {
 	wg       sync.WaitGroup
 }
 
+// startLoad calls the in-process nodes' Echo, each call bounded by 5 s.
 func startLoad(m *clientmanager.Manager, goroutines int, pace time.Duration) *load {
+	return startLoadOf(m, loadSpec{role: role, method: methodEcho, goroutines: goroutines, pace: pace, timeout: 5 * time.Second})
+}
+
+// startLoadOf starts the load of spec. Every call is Idempotent: Echo may
+// run twice, so a retry may go to another replica whatever the failure.
+func startLoadOf(m *clientmanager.Manager, spec loadSpec) *load {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &load{cancel: cancel}
-	for range goroutines {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			tick := time.NewTicker(pace)
+	for range spec.goroutines {
+		l.wg.Go(func() {
+			tick := time.NewTicker(spec.pace)
 			defer tick.Stop()
 			for {
 				select {
@@ -161,21 +195,24 @@ func startLoad(m *clientmanager.Manager, goroutines int, pace time.Duration) *lo
 					return
 				case <-tick.C:
 				}
-				var id int64
-				cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
-				err := m.Invoke(cctx, role, func(ctx context.Context, c *clientmanager.Client) error {
-					id = c.NodeID()
-					return c.Conn().Invoke(ctx, methodEcho, wrapperspb.String("x"), new(wrapperspb.StringValue))
+				o := outcome{start: time.Now()}
+				cctx, ccancel := context.WithTimeout(ctx, spec.timeout)
+				o.err = m.Invoke(cctx, spec.role, func(ctx context.Context, c *clientmanager.Client) error {
+					o.node, o.addr = c.NodeID(), c.Session().Address
+					o.attempts++
+					o.tried = append(o.tried, attemptAt{addr: o.addr, at: time.Now()})
+					return c.Conn().Invoke(ctx, spec.method, wrapperspb.String("x"), new(wrapperspb.StringValue))
 				}, clientmanager.Idempotent())
 				ccancel()
+				o.at = time.Now()
 				if ctx.Err() != nil {
 					return // the load was stopped during the call
 				}
 				l.mu.Lock()
-				l.outcomes = append(l.outcomes, outcome{at: time.Now(), node: id, err: err})
+				l.outcomes = append(l.outcomes, o)
 				l.mu.Unlock()
 			}
-		}()
+		})
 	}
 	return l
 }
@@ -278,13 +315,6 @@ func (d *deletes) stop() int64 {
 }
 
 const zapErrorLevel = zapcore.ErrorLevel
-
-// testCtx is bounded by waitFor and ends with the test.
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 // waitOnline waits until n nodes of role are online.
 func waitOnline(t *testing.T, m *clientmanager.Manager, n int) {

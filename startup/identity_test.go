@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/coordkit/clientmanager/clientmanager"
@@ -73,4 +74,26 @@ func TestRunnerIdentity(t *testing.T) {
 		})
 	}
 	require.NoError(t, h.stop())
+}
+
+// TestIdentityBeforeRegistrationReturns: a call addressed to the process's
+// Incarnation passes before its registration has returned (its key is
+// visible to managers as soon as it is put), and a call addressed to
+// another incarnation does not.
+func TestIdentityBeforeRegistrationReturns(t *testing.T) {
+	m := etcdtest.Start(t)
+	r, err := New(m.Client, nil, testConfig("querynode"), &testComponent{})
+	require.NoError(t, err)
+	self := r.identity()
+	require.Len(t, self.Incarnation, 16, "New gives the process its Incarnation")
+	require.Zero(t, self.ServerID)
+	call := func(inc string) error {
+		ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs(
+			clientmanager.MetadataServerID, "7", clientmanager.MetadataLeaseID, "99",
+			clientmanager.MetadataIncarnation, inc))
+		return clientmanager.CheckIdentity(ctx, r.identity())
+	}
+	require.NoError(t, call(self.Incarnation))
+	require.True(t, clientmanager.IsIdentityMismatch(call("0123456789abcdef")))
+	require.NoError(t, r.Close())
 }

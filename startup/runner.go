@@ -112,7 +112,13 @@ func New(cli *clientv3.Client, mgr *clientmanager.Manager, cfg Config, c Compone
 		done:   make(chan struct{}),
 	}
 	r.force, r.forceCancel = context.WithCancel(context.Background())
-	pre := cfg.Session
+	if cfg.Session.Incarnation == "" {
+		// Known before the session is put, so that the identity check
+		// accepts calls addressed to this process from the first moment
+		// its key is visible, before Register has returned.
+		r.cfg.Session.Incarnation = session.NewIncarnation()
+	}
+	pre := r.cfg.Session
 	r.pre.Store(&pre)
 	return r, nil
 }
@@ -134,8 +140,10 @@ func (r *Runner) ServerOptions() []grpc.ServerOption {
 }
 
 // identity is the session calls are checked against: the registered one,
-// or before registration one whose LeaseID (-1) no caller can know, since
-// etcd's lease IDs are positive.
+// or before registration Config.Session with its Incarnation (filled by
+// New) and a LeaseID (-1) no caller can know: a call addressed to this
+// process's Incarnation passes from the moment its key is visible, even
+// before Register has returned (see clientmanager.CheckIdentity).
 func (r *Runner) identity() session.Session {
 	if reg := r.reg.Load(); reg != nil {
 		// The check reads only the ids: no copy of the labels per call.
