@@ -3,104 +3,171 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
-	"go.uber.org/zap"
+	"github.com/coordkit/clientmanager/examples"
+	"github.com/coordkit/clientmanager/session"
 )
 
 // demoConfig is what a demo run does.
 type demoConfig struct {
-	// Nodes is the number of query nodes started with the coordinator.
-	// Must be ≥ 1.
+	// Nodes is the number of query nodes. Must be ≥ 1, and ≥ 2 with the
+	// fault timeline (a node must serve while another is down). At most
+	// maxDemoNodes.
 	Nodes int
-	// Duration is how long the call loop runs after the scenario; zero
-	// runs the scenario once and stops. Must be ≥ 0.
+	// Faults plays the fault timeline; false only starts the cluster and
+	// runs the load for Duration.
+	Faults bool
+	// Speed divides the pauses of the timeline (how long each step lets
+	// the load run before and after its fault). Waits for the cluster to
+	// react are measured, not paced; the etcd outage always lasts
+	// 2 × TTL. Must be > 0.
+	Speed float64
+	// Duration is how long the load runs after the timeline, or instead
+	// of it without Faults. Must be ≥ 0.
 	Duration time.Duration
-	// CallInterval paces the call loop. Must be > 0.
-	CallInterval time.Duration
-	// Calls is the number of calls of the scenario's first step. Must be
-	// ≥ 1.
-	Calls int
 	// TTL is the lease TTL of every session, in whole seconds. Must be
 	// ≥ 1 s.
 	TTL time.Duration
-	// StepTimeout bounds each wait of the scenario. Must be > 0.
+	// Rate is the calls per second of the load to the query nodes; the
+	// coordinators get a tenth of it (at least 1/s). Must be ≥ 1.
+	Rate int
+	// CallDeadline bounds each call of the load, retries included.
+	// Must be > 0.
+	CallDeadline time.Duration
+	// EtcdEndpoints is a real etcd to run on instead of the embedded one;
+	// then the etcd outage step is skipped.
+	EtcdEndpoints []string
+	// RootPath is where the sessions live. Default by-dev/meta on the
+	// embedded etcd, and a fresh cmctl-demo/<random> on a real one,
+	// removed at the end.
+	RootPath string
+	// HTTPAddr serves the demo's status page (debughttp) when set; each
+	// component then serves its own on a free port.
+	HTTPAddr string
+	// StepTimeout bounds each wait for the cluster to react. Must be > 0.
 	StepTimeout time.Duration
-	// Logger receives the components' structured logs; nil discards them.
-	Logger *zap.Logger
+	// Logs, when not nil, receives the components' logs.
+	Logs io.Writer
+	// Exe is the binary the components run from (this one, re-executed
+	// with childEnv); empty: os.Executable.
+	Exe string
 }
+
+// maxDemoNodes bounds -nodes: every node is a process.
+const maxDemoNodes = 20
 
 func defaultDemoConfig() demoConfig {
 	return demoConfig{
 		Nodes:        3,
-		CallInterval: time.Second,
-		Calls:        10,
-		TTL:          2 * time.Second,
-		StepTimeout:  10 * time.Second,
+		Faults:       true,
+		Speed:        1,
+		TTL:          3 * time.Second,
+		Rate:         100,
+		CallDeadline: time.Second,
+		StepTimeout:  15 * time.Second,
 	}
 }
 
 func (c demoConfig) validate() error {
 	switch {
-	case c.Nodes < 1:
-		return fmt.Errorf("-nodes (%d) must be ≥ 1", c.Nodes)
+	case c.Nodes < 1 || c.Nodes > maxDemoNodes:
+		return fmt.Errorf("-nodes (%d) must be in [1, %d]", c.Nodes, maxDemoNodes)
+	case c.Faults && c.Nodes < 2:
+		return fmt.Errorf("-nodes (%d) must be ≥ 2 for the fault timeline (or use -no-faults)", c.Nodes)
+	case c.Faults && c.TTL < 2*time.Second:
+		return fmt.Errorf("-ttl (%s) must be ≥ 2s for the fault timeline: a node is frozen for TTL/2", c.TTL)
+	case !(c.Speed > 0):
+		return fmt.Errorf("-speed (%g) must be > 0", c.Speed)
 	case c.Duration < 0:
 		return fmt.Errorf("-duration (%s) must be ≥ 0", c.Duration)
-	case c.CallInterval <= 0:
-		return fmt.Errorf("call interval (%s) must be > 0", c.CallInterval)
-	case c.Calls < 1:
-		return fmt.Errorf("calls (%d) must be ≥ 1", c.Calls)
 	case c.TTL < time.Second || c.TTL%time.Second != 0:
 		return fmt.Errorf("-ttl (%s) must be a whole number of seconds ≥ 1s", c.TTL)
+	case c.Rate < 1:
+		return fmt.Errorf("-rate (%d) must be ≥ 1", c.Rate)
+	case c.CallDeadline <= 0:
+		return fmt.Errorf("call deadline (%s) must be > 0", c.CallDeadline)
 	case c.StepTimeout <= 0:
 		return fmt.Errorf("step timeout (%s) must be > 0", c.StepTimeout)
+	}
+	if c.RootPath != "" {
+		sc := session.DefaultConfig()
+		sc.RootPath = c.RootPath
+		if err := sc.Validate(); err != nil {
+			return fmt.Errorf("-%s %q: %w", examples.FlagRootPath, c.RootPath, err)
+		}
 	}
 	return nil
 }
 
+// pace returns d divided by the speed.
+func (c demoConfig) pace(d time.Duration) time.Duration {
+	return time.Duration(float64(d) / c.Speed)
+}
+
+const demoSynopsis = "[-nodes 3] [-speed 1] [-no-faults] [-duration 0] [-ttl 3s] [-http-addr host:port] [-etcd-endpoints host:port,...] [-v]"
+
 // cmdDemo parses the demo's flags and runs it.
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := defaultDemoConfig()
-	var verbose bool
-	fs := newFlagSet("demo", "[-nodes 3] [-duration 0] [-ttl 2s] [-v]", stderr)
-	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "query nodes started with the coordinator")
-	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration,
-		"after the scenario, call a node every second for this long (0: stop after the scenario)")
-	fs.DurationVar(&cfg.TTL, "ttl", cfg.TTL, "session lease TTL (whole seconds)")
+	var noFaults, verbose bool
+	var endpoints string
+	fs := newFlagSet("demo", demoSynopsis, stderr)
+	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "query nodes (each a process)")
+	fs.Float64Var(&cfg.Speed, "speed", cfg.Speed, "pace of the timeline: 2 halves its pauses (the etcd outage always lasts 2 × -ttl)")
+	fs.BoolVar(&noFaults, "no-faults", false, "start the cluster and run the load for -duration (default 10s), without the fault timeline")
+	fs.DurationVar(&cfg.Duration, "duration", 0, "run the load this long after the timeline (with -no-faults: instead of it)")
+	fs.DurationVar(&cfg.TTL, examples.FlagTTL, cfg.TTL, "session lease TTL (whole seconds)")
+	fs.IntVar(&cfg.Rate, "rate", cfg.Rate, "calls per second to the query nodes (the coordinators get a tenth)")
+	fs.StringVar(&cfg.HTTPAddr, examples.FlagHTTPAddr, "",
+		"serve the status page (/debug/clientmanager/ui), /metrics, /healthz and /readyz here; every component serves its own")
+	registerEtcdFlags(fs, &endpoints, "a real etcd to run on instead of the embedded one, host:port, comma-separated")
+	fs.StringVar(&cfg.RootPath, examples.FlagRootPath, "", "etcd root path (default by-dev/meta embedded, a fresh cmctl-demo/<random> on a real etcd)")
+	fs.StringVar(&cfg.RootPath, "root", "", "short for -"+examples.FlagRootPath)
 	fs.BoolVar(&verbose, "v", false, "write the components' logs to stderr")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
+	cfg.Faults = !noFaults
+	cfg.EtcdEndpoints = splitList(endpoints)
+	if noFaults && !flagSet(fs, "duration") {
+		cfg.Duration = cfg.pace(10 * time.Second)
+	}
 	if verbose {
-		zc := zap.NewDevelopmentConfig()
-		zc.OutputPaths, zc.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
-		log, err := zc.Build()
-		if err != nil {
-			return fmt.Errorf("logger: %w", err)
-		}
-		defer func() { _ = log.Sync() }()
-		cfg.Logger = log
+		cfg.Logs = stderr
 	}
 	return runDemo(ctx, stdout, cfg)
 }
 
-// runDemo runs a coordinator and cfg.Nodes query nodes on an embedded etcd,
-// prints what happens and plays the scenario: calls spread over the nodes,
-// a node stopped gracefully, a new node joining, the coordinator's view.
-// With cfg.Duration > 0 it then calls a node every cfg.CallInterval until
-// the duration elapses. It stops everything gracefully before it returns:
-// nil after a clean run, or after ctx ended (an interruption is not a
-// failure).
+// flagSet reports whether the flag name was given.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// runDemo starts the cluster, plays the timeline, runs the load for
+// cfg.Duration and stops everything. An interruption (ctx's end, or
+// stdout closed) is a clean stop: it returns nil.
 func runDemo(ctx context.Context, w io.Writer, cfg demoConfig) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
+	if cfg.Exe == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("the demo runs its components from its own binary: %w", err)
+		}
+		cfg.Exe = exe
 	}
-	con := newConsole(w)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	con := newConsole(w, cancel) // stdout closed (SIGPIPE): stop as on Ctrl-C
+	con.tty = isTerminal(w)
 	cl, err := startCluster(ctx, con, cfg)
 	if err == nil {
 		err = func() (err error) {
@@ -110,7 +177,6 @@ func runDemo(ctx context.Context, w io.Writer, cfg demoConfig) error {
 		}()
 	}
 	if err != nil && ctx.Err() != nil {
-		// Interrupted: everything was stopped gracefully all the same.
 		con.printf("== interrupted: %v", err)
 		return nil
 	}

@@ -1,49 +1,88 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"sync"
 	"time"
 )
 
-// console serialises the demo's output: lines from the scenario and from
-// the goroutines that follow the components, each event stamped with the
-// time since the demo began.
+// console serialises the demo's output. When a write fails (stdout is a
+// closed pipe: `cmctl demo | head`), it stops writing and calls broken
+// once, which stops the demo as an interruption would, so that it still
+// cleans up.
 type console struct {
-	mu    sync.Mutex
-	w     io.Writer
-	start time.Time
-	names map[string]string // address → component name
+	mu     sync.Mutex
+	w      io.Writer
+	start  time.Time
+	names  map[string]string // address → component name
+	failed bool
+	broken func()
+	// tty: the output is a terminal, where the live table is redrawn in
+	// place.
+	tty bool
 }
 
-func newConsole(w io.Writer) *console {
-	return &console{w: w, start: time.Now(), names: make(map[string]string)}
+func newConsole(w io.Writer, broken func()) *console {
+	return &console{w: w, start: time.Now(), names: make(map[string]string), broken: broken}
 }
 
-// since returns the time since the demo began.
-func (c *console) since() time.Duration { return time.Since(c.start) }
-
-// event prints one line of the event stream: time, component, kind, text.
-func (c *console) event(name, kind, format string, args ...any) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	fmt.Fprintf(c.w, "%8.3fs  %-12s %-8s %s\n", c.since().Seconds(), name, kind, fmt.Sprintf(format, args...))
-}
-
-// printf prints one line of the scenario.
+// printf prints one line.
 func (c *console) printf(format string, args ...any) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	fmt.Fprintf(c.w, format+"\n", args...)
+	_ = c.write(func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, format+"\n", args...)
+		return err
+	})
+}
+
+// at prints one line of a step, stamped with the time since t0.
+func (c *console) at(t0, t time.Time, format string, args ...any) {
+	c.printf("  %+8.3fs  %s", t.Sub(t0).Seconds(), fmt.Sprintf(format, args...))
 }
 
 // write lets f write several lines at once.
 func (c *console) write(f func(w io.Writer) error) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return f(c.w)
+	if c.failed {
+		c.mu.Unlock()
+		return nil
+	}
+	err := f(c.w)
+	if err != nil {
+		c.failed = true
+	}
+	c.mu.Unlock()
+	if err != nil && c.broken != nil {
+		c.broken()
+	}
+	return err
+}
+
+// redraw replaces the last `lines` lines written with text (ANSI: cursor
+// up, erase to the end of the screen) and returns its number of lines.
+func (c *console) redraw(lines int, text string) int {
+	_ = c.write(func(w io.Writer) error {
+		if lines > 0 {
+			if _, err := fmt.Fprintf(w, "\x1b[%dA\x1b[J", lines); err != nil {
+				return err
+			}
+		}
+		_, err := io.WriteString(w, text)
+		return err
+	})
+	return strings.Count(text, "\n")
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // setName names the component serving at addr.
@@ -61,69 +100,4 @@ func (c *console) name(addr string) string {
 		return n
 	}
 	return addr
-}
-
-// tracker records the last event of each node seen by the coordinator —
-// its client events ("online", "offline") and session events ("add",
-// "update", "del") — so that the scenario can wait for one and know when
-// it came.
-type tracker struct {
-	mu      sync.Mutex
-	last    map[trackKey]trackedEvent
-	changed chan struct{} // closed and replaced on every event
-}
-
-// The streams of events a tracker follows.
-const (
-	streamClient  = "client"  // the coordinator's WatchClients
-	streamSession = "session" // the session watchers
-)
-
-// trackKey is a node in one stream of events.
-type trackKey struct {
-	stream string
-	id     int64
-}
-
-type trackedEvent struct {
-	what string
-	at   time.Time
-}
-
-func newTracker() *tracker {
-	return &tracker{last: make(map[trackKey]trackedEvent), changed: make(chan struct{})}
-}
-
-func (t *tracker) set(stream string, id int64, what string, at time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.last[trackKey{stream, id}] = trackedEvent{what, at}
-	close(t.changed)
-	t.changed = make(chan struct{})
-}
-
-// wait returns when the last event of node id in stream became what, once
-// it is; or ctx's error.
-func (t *tracker) wait(ctx context.Context, stream string, id int64, what string) (time.Time, error) {
-	for {
-		t.mu.Lock()
-		ev, changed := t.last[trackKey{stream, id}], t.changed
-		t.mu.Unlock()
-		if ev.what == what {
-			return ev.at, nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return time.Time{}, fmt.Errorf("node %d: no %s %s event: %w", id, stream, what, ctx.Err())
-		}
-	}
-}
-
-// seen reports whether node id has had an event in stream.
-func (t *tracker) seen(stream string, id int64) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	_, ok := t.last[trackKey{stream, id}]
-	return ok
 }

@@ -2,13 +2,46 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/coordkit/clientmanager/clientmanager"
+	"github.com/coordkit/clientmanager/clientmanager/breaker"
+	"github.com/coordkit/clientmanager/debughttp"
+	"github.com/coordkit/clientmanager/internal/etcdtest"
 )
+
+// demoTestTimeout bounds a whole demo run in the tests: the timeline at
+// -speed 10 takes about 20 s, more under -race.
+const demoTestTimeout = 3 * time.Minute
+
+// fastDemo is the demo's configuration in the tests.
+func fastDemo() demoConfig {
+	cfg := defaultDemoConfig()
+	cfg.Speed = 10
+	cfg.TTL = 2 * time.Second
+	cfg.Rate = 50
+	return cfg
+}
+
+func demoContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), demoTestTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
 
 // section returns the lines of out from the line starting with from up to
 // the next line starting with "==".
@@ -30,117 +63,247 @@ func requireLine(t *testing.T, out, pattern string) []string {
 	return m
 }
 
-func TestDemoScenario(t *testing.T) {
-	cfg := defaultDemoConfig()
-	cfg.TTL = time.Second
-	var out syncBuffer
-	start := time.Now()
-	require.NoError(t, runDemo(testContext(t), &out, cfg))
-	require.Less(t, time.Since(start), defaultTestTimeout)
-	s := out.String()
-
-	t.Run("every node served a call", func(t *testing.T) {
-		step1 := section(t, s, "== 1.")
-		require.Equal(t, cfg.Calls, strings.Count(step1, "SERVING"), step1)
-		served := requireLine(t, step1, `^  calls served: (.*)$`)[1]
-		for _, n := range []string{"qn-a", "qn-b", "qn-c"} {
-			requireLine(t, served, `\(`+n+`\) [1-9]`)
-		}
-	})
-	t.Run("the stopped node went offline", func(t *testing.T) {
-		step2 := section(t, s, "== 2.")
-		id := requireLine(t, step2, `^== 2\. qn-b \(node (\d+)\) stops gracefully`)[1]
-		requireLine(t, step2, `qn-b\s+state\s+Healthy → Stopping$`)
-		// The update may be coalesced into the del; either carries Stopping.
-		requireLine(t, step2, `qn-b\s+session\s+(update|del)\s+querynode-`+id+` .*stopping=true`)
-		requireLine(t, step2, `qn-b\s+session\s+del\s+querynode-`+id+` `)
-		requireLine(t, step2, `qn-b\s+client\s+offline node `+id+` at 127\.0\.0\.1:\d+`)
-		requireLine(t, step2, `qn-b\s+state\s+Stopping → Stopped$`)
-		requireLine(t, step2, `^  qn-b offline for the coordinator \S+ after the stop began`)
-	})
-	t.Run("the new node came online and serves", func(t *testing.T) {
-		step3 := section(t, s, "== 3.")
-		id := requireLine(t, step3, `qn-d\s+client\s+online\s+node (\d+) at 127\.0\.0\.1:\d+`)[1]
-		requireLine(t, step3, `^  qn-d \(node `+id+`\) online for the coordinator`)
-		requireLine(t, step3, `qn-d\s+session\s+add\s+querynode-`+id+` `)
-		requireLine(t, step3, `^  calls served: .*node `+id+` \(qn-d\) [1-9]`)
-		require.NotContains(t, step3, "(qn-b)", "the stopped node got a call")
-	})
-	t.Run("status lists the online nodes", func(t *testing.T) {
-		step4 := section(t, s, "== 4.")
-		requireLine(t, step4, `^  NODE\s+ROLE\s+ADDRESS\s+STATE\s+FOR\s+BREAKER\s+IN-FLIGHT`)
-		require.Equal(t, 3, len(regexp.MustCompile(`(?m)^  \d+\s+querynode\s+127\.0\.0\.1:\d+\s+online\s+\S+\s+closed\s+0\s`).FindAllString(step4, -1)), step4)
-	})
-	t.Run("shutdown stopped every component", func(t *testing.T) {
-		down := section(t, s, "== shutdown")
-		for _, n := range []string{"qn-a", "qn-c", "qn-d", "rootcoord"} {
-			requireLine(t, down, n+`\s+state\s+Stopping → Stopped$`)
-		}
-		requireLine(t, down, `^  client manager closed$`)
-		requireLine(t, down, `^  etcd closed$`)
-	})
+// requireCleanedUp checks that the demo left no etcd data and no process
+// behind.
+func requireCleanedUp(t *testing.T, out string) {
+	t.Helper()
+	if m := regexp.MustCompile(`\(data in (\S+)\)`).FindStringSubmatch(out); m != nil {
+		_, err := os.Stat(m[1])
+		require.True(t, os.IsNotExist(err), "%s left behind", m[1])
+	}
+	for _, m := range regexp.MustCompile(`(?m)^  (?:rootcoord-\d+|qn-[a-z]+)\s+(\d+)\s`).FindAllStringSubmatch(out, -1) {
+		pid, _ := strconv.Atoi(m[1])
+		require.ErrorIs(t, syscall.Kill(pid, 0), syscall.ESRCH, "process %d left behind", pid)
+	}
 }
 
-func TestDemoLoopInterrupted(t *testing.T) {
-	cfg := defaultDemoConfig()
-	cfg.Nodes, cfg.Calls, cfg.TTL = 2, 2, time.Second
-	cfg.Duration, cfg.CallInterval = time.Hour, 10*time.Millisecond
-	ctx, cancel := context.WithCancel(testContext(t))
+// TestDemo plays the whole timeline fast and checks every step's figures
+// and the summary.
+func TestDemo(t *testing.T) {
+	var out syncBuffer
+	start := time.Now()
+	require.NoError(t, runDemo(demoContext(t), &out, fastDemo()))
+	s := out.String()
+	t.Logf("demo took %s:\n%s", time.Since(start), s)
+
+	requireLine(t, s, `^  rootcoord-1\s+\d+\s+127\.0\.0\.1:\d+\s+\d+\s+Healthy$`)
+	requireLine(t, s, `^  rootcoord-2\s+\d+\s+127\.0\.0\.1:\d+\s+\d+\s+StandBy$`)
+	for _, n := range []string{"qn-a", "qn-b", "qn-c"} {
+		requireLine(t, s, `^  `+n+`\s+\d+\s+127\.0\.0\.1:\d+\s+\d+\s+Healthy$`)
+	}
+	requireLine(t, s, `^== steady: \d+ calls to querynode in \S+, 0 failed`)
+
+	t.Run("kill -9", func(t *testing.T) {
+		st := section(t, s, "== 1.")
+		requireLine(t, st, `node \d+ suspect for the client manager`)
+		requireLine(t, st, `qn-b restarted on .*: node \d+ online`)
+		requireLine(t, st, `session gone from etcd`)
+	})
+	t.Run("SIGSTOP", func(t *testing.T) {
+		st := section(t, s, "== 2.")
+		requireLine(t, st, `circuit breaker open after \d+ failures in a row`)
+		requireLine(t, st, `SIGCONT qn-c`)
+		requireLine(t, st, `breaker closed: node \d+ back in rotation`)
+	})
+	t.Run("all down", func(t *testing.T) {
+		st := section(t, s, "== 3.")
+		m := requireLine(t, st, `(\d+) calls after, (\d+) failed at once: p50 (\S+),`)
+		require.Equal(t, m[1], m[2], "every call failed")
+		require.NotEqual(t, "0", m[1])
+		requireLine(t, st, `the error: \*clientmanager\.NodeError .*ErrServiceUnavailable\) = true; status.Code = Unavailable`)
+	})
+	t.Run("back up", func(t *testing.T) {
+		st := section(t, s, "== 4.")
+		requireLine(t, st, `first call served`)
+		requireLine(t, st, `all online: qn-a node \d+, qn-b node \d+, qn-c node \d+`)
+	})
+	t.Run("failover", func(t *testing.T) {
+		st := section(t, s, "== 5.")
+		requireLine(t, st, `rootcoord-2 Healthy: the active rootcoord`)
+		requireLine(t, st, `rootcoord-3 started: the new standby`)
+	})
+	t.Run("etcd outage", func(t *testing.T) {
+		st := section(t, s, "== 6.")
+		requireLine(t, st, `etcd stopped`)
+		requireLine(t, st, `rootcoord-2 fenced itself \(StandBy\)`)
+		requireLine(t, st, `etcd started again`)
+		requireLine(t, st, `the query nodes stayed Healthy throughout`)
+	})
+	t.Run("rolling restart", func(t *testing.T) {
+		st := section(t, s, "== 7.")
+		for _, n := range []string{"qn-a", "qn-b", "qn-c"} {
+			requireLine(t, st, n+`: out of rotation in \S+, stopped in \S+; node \d+ online`)
+		}
+	})
+	t.Run("summary", func(t *testing.T) {
+		st := section(t, s, "== summary")
+		requireLine(t, st, `^  #\s+FAULT\s+DETECTED\s+RECOVERED\s+CALLS\s+FAILED\s+EXPECTED\s+OK\s+NOTE$`)
+		rows := regexp.MustCompile(`(?m)^  ([1-7])  .*\s(yes|NO)\s`).FindAllStringSubmatch(st, -1)
+		require.Len(t, rows, 7, st)
+		for _, r := range rows {
+			assert.Equal(t, "yes", r[2], "step %s not as expected:\n%s", r[1], st)
+		}
+		requireLine(t, st, `^  1\s+kill -9 qn-b\s+suspect in \S+\s+restarted, online in \S+\s+\d+\s+0\s`)
+		requireLine(t, st, `^  2\s+SIGSTOP qn-c 1\.00s\s+breaker open in \S+\s+closed \S+ after SIGCONT\s+\d+\s+0\s`)
+		requireLine(t, st, `^  3\s+all 3 query nodes down\s+none available in \S+`)
+		requireLine(t, st, `^  6\s+etcd down 4\.00s\s+rootcoord-2 fenced in \S+`)
+		requireLine(t, st, `^  7\s+rolling restart\s+out of rotation in ≤ \S+\s+all replaced in \S+\s+\d+\s+0\s`)
+	})
+	requireLine(t, s, `^  13 components stopped$`)
+	requireLine(t, s, `^  etcd closed, \S+ removed$`)
+	requireCleanedUp(t, s)
+}
+
+// TestDemoNoFaults runs the cluster under load with its status page, and
+// reads it.
+func TestDemoNoFaults(t *testing.T) {
+	cfg := fastDemo()
+	cfg.Faults, cfg.Nodes, cfg.Duration = false, 1, time.Hour
+	cfg.HTTPAddr = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(demoContext(t))
 	defer cancel()
 	var out syncBuffer
 	done := make(chan error, 1)
 	go func() { done <- runDemo(ctx, &out, cfg) }()
-	eventually(t, &out, "== a call every 10ms for 1h0m0s", "  call  3  → node ")
+	eventually(t, &out, "== the load runs for 1h0m0s", "  status page: http://")
+	url := requireLine(t, out.String(), `status page: (http://\S+)/debug/clientmanager/ui`)[1]
+
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		resp, err := http.Get(url + "/debug/clientmanager")
+		require.NoError(c, err)
+		defer resp.Body.Close()
+		var snap debughttp.Snapshot
+		require.NoError(c, json.NewDecoder(resp.Body).Decode(&snap))
+		require.Len(c, snap.Roles, 2)
+		require.Equal(c, "querynode", snap.Roles[0].Role)
+		require.Equal(c, "healthy", snap.Roles[0].Health)
+		require.Len(c, snap.Roles[0].Nodes, 1)
+		require.Greater(c, snap.Roles[0].Nodes[0].LatencyMS, 0.0)
+		require.Equal(c, "rootcoord", snap.Roles[1].Role)
+		require.Equal(c, 1, snap.Roles[1].Available, "the active one; the standby is suspect (NOT_SERVING)")
+	}, defaultTestTimeout, 50*time.Millisecond)
+	// Every component serves its own page.
+	child := requireLine(t, out.String(), `^  qn-a\s+\d+\s+\S+\s+\d+\s+Healthy\s+(http://\S+)$`)[1]
+	resp, err := http.Get(strings.TrimSuffix(child, "/debug/clientmanager/ui") + "/readyz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	eventually(t, &out, " querynode: ") // a line a second
 	cancel()
 	select {
 	case err := <-done:
 		require.NoError(t, err, "an interruption is a clean stop")
-	case <-time.After(defaultTestTimeout):
-		t.Fatal("runDemo did not return after its context ended")
+	case <-time.After(demoTestTimeout):
+		t.Fatal("the demo did not stop")
 	}
 	s := out.String()
-	requireLine(t, s, `^  interrupted after \d+ calls$`)
-	for _, n := range []string{"qn-a", "qn-b", "qn-c", "rootcoord"} {
-		requireLine(t, s, n+`\s+state\s+Stopping → Stopped$`)
-	}
-	requireLine(t, s, `^  etcd closed$`)
+	require.NotContains(t, s, "== 1.")
+	requireLine(t, s, `^  \d\d:\d\d:\d\d  querynode: \d+ calls, 0 failed, p99 \S+; served by qn-a \d+ · rootcoord: \d+ calls`)
+	requireCleanedUp(t, s)
 }
 
-func TestDemoLoopDuration(t *testing.T) {
-	cfg := defaultDemoConfig()
-	cfg.Nodes, cfg.Calls, cfg.TTL = 1, 1, time.Second
-	cfg.Duration, cfg.CallInterval = 200*time.Millisecond, 50*time.Millisecond
+// failingWriter fails every write once it has seen after.
+type failingWriter struct {
+	mu     sync.Mutex
+	buf    strings.Builder
+	after  string
+	broken bool
+}
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.broken {
+		return 0, syscall.EPIPE
+	}
+	w.buf.Write(p)
+	w.broken = strings.Contains(w.buf.String(), w.after)
+	return len(p), nil
+}
+
+func (w *failingWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// TestDemoStdoutClosed: `cmctl demo | head` stops the demo, which cleans
+// up as on an interruption.
+func TestDemoStdoutClosed(t *testing.T) {
+	cfg := fastDemo()
+	cfg.Nodes = 2
+	w := &failingWriter{after: "== steady"}
+	require.NoError(t, runDemo(demoContext(t), w, cfg))
+	s := w.String()
+	require.NotContains(t, s, "== 1.")
+	requireCleanedUp(t, s)
+}
+
+// TestDemoInterruptedDuringStart: Ctrl-C before the cluster is up.
+func TestDemoInterruptedDuringStart(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
-	require.NoError(t, runDemo(testContext(t), &out, cfg))
-	loop := section(t, out.String(), "== a call every")
-	n := strings.Count(loop, "SERVING")
-	require.GreaterOrEqual(t, n, 2, loop)
-	require.LessOrEqual(t, n, 5, loop)
-	requireLine(t, loop, `^  calls served: node \d+ \(qn-[ab]\) [1-9]`)
+	done := make(chan error, 1)
+	go func() { done <- runDemo(ctx, &out, fastDemo()) }()
+	eventually(t, &out, "components: ")
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "an interruption is a clean stop")
+	case <-time.After(demoTestTimeout):
+		t.Fatal("the demo did not stop")
+	}
+	s := out.String()
+	requireLine(t, s, `^== interrupted: `)
+	requireLine(t, s, `^  etcd closed, \S+ removed$`)
+	requireCleanedUp(t, s)
+}
+
+// TestDemoExternalEtcd runs on a real etcd under a root path of its own,
+// and removes its keys.
+func TestDemoExternalEtcd(t *testing.T) {
+	m := etcdtest.Start(t)
+	cfg := fastDemo()
+	cfg.Faults, cfg.Nodes, cfg.Duration = false, 1, 500*time.Millisecond
+	cfg.EtcdEndpoints = []string{m.Endpoint()}
+	var out syncBuffer
+	require.NoError(t, runDemo(demoContext(t), &out, cfg))
+	s := out.String()
+	root := requireLine(t, s, `^cmctl demo: etcd at \S+ \(external\), sessions under (cmctl-demo/[0-9a-f]+)/`)[1]
+	requireLine(t, s, `^  removed the demo's keys under `+regexp.QuoteMeta(root)+`/$`)
+	resp, err := m.Client.Get(testContext(t), root+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	require.NoError(t, err)
+	require.Zero(t, resp.Count)
 }
 
 func TestDemoConfigValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		change func(*demoConfig)
-		field  string
+		want   string
 	}{
-		{"no nodes", func(c *demoConfig) { c.Nodes = 0 }, "-nodes (0)"},
+		{"no nodes", func(c *demoConfig) { c.Nodes = 0 }, "-nodes (0) must be in [1, 20]"},
+		{"one node with faults", func(c *demoConfig) { c.Nodes = 1 }, "-nodes (1) must be ≥ 2 for the fault timeline"},
+		{"zero speed", func(c *demoConfig) { c.Speed = 0 }, "-speed (0) must be > 0"},
 		{"negative duration", func(c *demoConfig) { c.Duration = -time.Second }, "-duration (-1s)"},
-		{"fractional ttl", func(c *demoConfig) { c.TTL = 1500 * time.Millisecond }, "-ttl (1.5s)"},
-		{"short ttl", func(c *demoConfig) { c.TTL = 0 }, "-ttl (0s)"},
-		{"no calls", func(c *demoConfig) { c.Calls = 0 }, "calls (0)"},
-		{"no interval", func(c *demoConfig) { c.CallInterval = 0 }, "call interval (0s)"},
-		{"no step timeout", func(c *demoConfig) { c.StepTimeout = 0 }, "step timeout (0s)"},
+		{"fractional ttl", func(c *demoConfig) { c.TTL = 2500 * time.Millisecond }, "-ttl (2.5s)"},
+		{"short ttl with faults", func(c *demoConfig) { c.TTL = time.Second }, "-ttl (1s) must be ≥ 2s"},
+		{"no rate", func(c *demoConfig) { c.Rate = 0 }, "-rate (0)"},
+		{"bad root", func(c *demoConfig) { c.RootPath = "/" }, `-root-path "/"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := defaultDemoConfig()
 			tc.change(&cfg)
-			err := runDemo(context.Background(), &syncBuffer{}, cfg)
-			require.ErrorContains(t, err, tc.field)
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel() // if the config passed, the demo would stop at once
+			require.ErrorContains(t, runDemo(ctx, &syncBuffer{}, cfg), tc.want)
 		})
 	}
 	require.NoError(t, defaultDemoConfig().validate())
+	cfg := defaultDemoConfig()
+	cfg.Faults, cfg.Nodes, cfg.TTL = false, 1, time.Second
+	require.NoError(t, cfg.validate(), "one node and a short TTL without faults")
 }
 
 func TestNodeLetter(t *testing.T) {
@@ -149,23 +312,50 @@ func TestNodeLetter(t *testing.T) {
 	}
 }
 
-func TestDemoInterruptedDuringStart(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	var out syncBuffer
-	require.NoError(t, runDemo(ctx, &out, defaultDemoConfig()), "an interruption is a clean stop")
-	s := out.String()
-	requireLine(t, s, `^== interrupted: .*context canceled$`)
-	requireLine(t, s, `^== shutdown`)
-	requireLine(t, s, `^  etcd closed$`)
+func TestFmtDur(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0", 41 * time.Microsecond: "41µs", 2300 * time.Microsecond: "2.3ms", 412 * time.Millisecond: "412ms",
+		1234 * time.Millisecond: "1.23s", 90 * time.Second: "1m30s",
+	} {
+		require.Equal(t, want, fmtDur(d))
+	}
 }
 
-func TestDemoFailsClearly(t *testing.T) {
-	cfg := defaultDemoConfig()
-	cfg.StepTimeout = time.Nanosecond // nothing can be healthy that fast
+func TestQuantiles(t *testing.T) {
+	var ds []time.Duration
+	for i := 1; i <= 100; i++ {
+		ds = append(ds, time.Duration(i))
+	}
+	p50, p99, mx := quantiles(ds)
+	require.Equal(t, []time.Duration{51, 100, 100}, []time.Duration{p50, p99, mx})
+	p50, p99, mx = quantiles(nil)
+	require.Zero(t, p50+p99+mx)
+}
+
+// TestLiveTable: on a terminal the -duration phase redraws a table of the
+// nodes in place.
+func TestLiveTable(t *testing.T) {
+	now := time.Now()
+	st := []clientmanager.NodeStatus{
+		{NodeID: 3, Role: "querynode", State: clientmanager.NodeOnline, InFlight: 2},
+		{NodeID: 4, Role: "querynode", State: clientmanager.NodeSuspect, Breaker: breaker.StateOpen, LastError: "connection reset"},
+	}
+	var calls []call
+	for i := range 10 {
+		calls = append(calls, call{role: "querynode", start: now, took: time.Duration(i+1) * time.Millisecond, node: 3})
+	}
+	calls = append(calls, call{role: "querynode", start: now, node: 4, err: errors.New("boom")})
+	text := liveTable(st, []callStats{newCallStats(calls)}, 2*time.Second, func(id int64) string { return "qn-" + strconv.FormatInt(id, 10) })
+	requireLine(t, text, `^  ROLE\s+NODE\s+ID\s+STATE\s+BREAKER\s+IN-FLIGHT\s+CALLS/S\s+P99\s+LAST ERROR$`)
+	requireLine(t, text, `^  querynode\s+qn-3\s+3\s+online\s+closed\s+2\s+5\s+10ms\s+-$`)
+	requireLine(t, text, `^  querynode\s+qn-4\s+4\s+suspect\s+open\s+0\s+0\s+-\s+connection reset$`)
+	requireLine(t, text, `failed calls in the last 2.00s: querynode 1, rootcoord 0$`)
+
 	var out syncBuffer
-	err := runDemo(testContext(t), &out, cfg)
-	require.ErrorContains(t, err, "rootcoord not healthy")
-	require.ErrorIs(t, err, context.DeadlineExceeded)
-	requireLine(t, out.String(), `^  etcd closed$`)
+	con := newConsole(&out, nil)
+	n := con.redraw(0, "a\nb\n")
+	require.Equal(t, 2, n)
+	con.redraw(n, "c\n")
+	require.Equal(t, "a\nb\n\x1b[2A\x1b[Jc\n", out.String())
+	require.False(t, isTerminal(&out))
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/coordkit/clientmanager/examples"
 	"github.com/coordkit/clientmanager/session"
 )
 
@@ -18,71 +20,110 @@ import (
 // has printed why and the command's usage.
 var errUsage = errors.New("usage")
 
+// flagEtcdEndpoints is the etcd flag of every command and example binary;
+// -etcd is its short form.
+const flagEtcdEndpoints = examples.FlagEtcdEndpoints
+
+// defaultWait bounds each command's wait for etcd (and for status, the
+// dials).
+const defaultWait = 5 * time.Second
+
 // newFlagSet returns a flag set that reports to stderr and does not exit.
+// Its usage (-h) goes to stdout: help is not an error.
 func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("cmctl "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: cmctl %s %s\n\nFlags:\n", name, synopsis)
+		fmt.Fprintf(fs.Output(), "Usage: cmctl %s %s\n\nFlags:\n", name, synopsis)
 		fs.PrintDefaults()
 	}
 	return fs
 }
 
-// parseFlags parses args and rejects positional arguments. It returns
-// flag.ErrHelp for -h and errUsage for anything wrong.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+// parseFlags parses args and rejects positional arguments. For -h it
+// prints the usage to stdout and returns flag.ErrHelp; for anything wrong
+// it prints why and the usage to stderr and returns errUsage.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	stderr := fs.Output()
+	for _, a := range args {
+		if a == "--" {
+			break
 		}
+		if a == "-h" || a == "-help" || a == "--help" || a == "--h" {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			fs.SetOutput(stderr)
+			return flag.ErrHelp
+		}
+	}
+	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "unexpected argument %q\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "unexpected argument %q\n", fs.Arg(0))
 		fs.Usage()
 		return errUsage
 	}
 	return nil
 }
 
+// registerEtcdFlags registers -etcd-endpoints and its short form -etcd on
+// p.
+func registerEtcdFlags(fs *flag.FlagSet, p *string, usage string) {
+	fs.StringVar(p, flagEtcdEndpoints, "", usage)
+	fs.StringVar(p, "etcd", "", "short for -"+flagEtcdEndpoints)
+}
+
 // etcdFlags are the flags of the commands that read a real etcd.
 type etcdFlags struct {
 	endpoints string
 	root      string
+	wait      time.Duration
 }
 
-func (f *etcdFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.endpoints, "etcd", "", "etcd endpoints, host:port, comma-separated (required)")
-	fs.StringVar(&f.root, "root", session.DefaultConfig().RootPath, "etcd root path of the cluster's metadata")
+func (f *etcdFlags) register(fs *flag.FlagSet, waitUsage string) {
+	registerEtcdFlags(fs, &f.endpoints, "etcd endpoints, host:port, comma-separated (required)")
+	def := session.DefaultConfig().RootPath
+	fs.StringVar(&f.root, examples.FlagRootPath, def, "etcd root path of the cluster's metadata")
+	fs.StringVar(&f.root, "root", def, "short for -"+examples.FlagRootPath)
+	fs.DurationVar(&f.wait, "wait", defaultWait, waitUsage)
 }
 
-// sessionConfig returns the session configuration of the cluster, or an
-// error naming the flag that is wrong.
+// sessionConfig checks the flags and returns the session configuration of
+// the cluster, or an error naming the flag that is wrong.
 func (f *etcdFlags) sessionConfig() (session.Config, error) {
 	if len(splitList(f.endpoints)) == 0 {
-		return session.Config{}, errors.New("-etcd is required: host:port[,host:port...]")
+		return session.Config{}, fmt.Errorf("-%s is required: host:port[,host:port...]", flagEtcdEndpoints)
+	}
+	if f.wait <= 0 {
+		return session.Config{}, fmt.Errorf("-wait (%s) must be > 0", f.wait)
 	}
 	cfg := session.DefaultConfig()
 	cfg.RootPath = strings.TrimRight(f.root, "/")
 	if err := cfg.Validate(); err != nil {
-		return session.Config{}, fmt.Errorf("-root %q: %w", f.root, err)
+		return session.Config{}, fmt.Errorf("-%s %q: %w", examples.FlagRootPath, f.root, err)
 	}
 	return cfg, nil
 }
 
-// client connects to the endpoints; requests fail after their own
-// timeouts when etcd cannot be reached.
-func (f *etcdFlags) client() (*clientv3.Client, error) {
+// connect returns a client of the endpoints once etcd answers, or an
+// *etcdUnreachableError after -wait.
+func (f *etcdFlags) connect(ctx context.Context) (*clientv3.Client, error) {
+	eps := splitList(f.endpoints)
 	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:            splitList(f.endpoints),
-		DialTimeout:          5 * time.Second,
+		Endpoints:            eps,
+		DialTimeout:          f.wait,
 		DialKeepAliveTime:    5 * time.Second,
 		DialKeepAliveTimeout: 5 * time.Second,
+		DialOptions:          session.EtcdDialOptions(),
 		Logger:               zap.NewNop(),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("etcd %s: %w", f.endpoints, err)
+		return nil, &etcdUnreachableError{endpoints: eps, wait: f.wait, cause: err.Error()}
+	}
+	if err := checkEtcd(ctx, cli, eps, f.wait); err != nil {
+		_ = cli.Close()
+		return nil, err
 	}
 	return cli, nil
 }

@@ -1,13 +1,23 @@
 // Command cmctl runs and inspects clusters of the client manager.
 //
-//	cmctl demo     [-nodes 3] [-duration 0] [-ttl 2s]   a whole cluster in one process, on embedded etcd
-//	cmctl sessions -etcd host:port[,...] [-root by-dev/meta] [-role R]
-//	cmctl watch    -etcd host:port[,...] -role R [-root by-dev/meta]
-//	cmctl status   -etcd host:port[,...] -role R [-root by-dev/meta] [-wait 5s]
+//	cmctl demo     [-nodes 3] [-speed 1] [-no-faults] [-http-addr host:port] [-etcd-endpoints host:port,...]
+//	cmctl sessions -etcd-endpoints host:port[,...] [-root-path by-dev/meta] [-role R] [-wait 5s]
+//	cmctl watch    -etcd-endpoints host:port[,...] -role R [-root-path by-dev/meta] [-wait 5s]
+//	cmctl status   -etcd-endpoints host:port[,...] -role R [-root-path by-dev/meta] [-wait 5s]
 //
-// Every command writes its results to stdout and its errors to stderr, and
-// exits with code 0 on success and 1 on failure. demo and watch stop
-// cleanly on SIGINT or SIGTERM; a second signal kills the process.
+// demo runs a whole cluster — embedded etcd, two coordinators (one a
+// standby) and query nodes, each a child process — under a steady call
+// load, and plays a timeline of faults, measuring how the cluster detects
+// each and recovers. The others read a real etcd; -etcd is short for
+// -etcd-endpoints and -root for -root-path, in cmctl and in the example
+// binaries alike.
+//
+// Every command writes its results (and -h) to stdout and its errors to
+// stderr, and exits with code 0 on success, 1 on failure or bad flags, and
+// 2 when etcd does not answer within -wait (the message says which
+// endpoint and why: connection refused, no such host, TLS,
+// authentication). demo and watch stop cleanly on SIGINT or SIGTERM, and
+// demo when its stdout is closed; a second signal kills the process.
 package main
 
 import (
@@ -21,6 +31,13 @@ import (
 	"syscall"
 )
 
+// Exit codes.
+const (
+	exitOK          = 0
+	exitFailure     = 1
+	exitUnreachable = 2
+)
+
 // command is one subcommand: it parses args (without its own name) and
 // runs until done or until ctx ends.
 type command struct {
@@ -31,7 +48,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"demo", "run a coordinator and query nodes on embedded etcd and show discovery, calls and graceful stops", cmdDemo},
+		{"demo", "run a cluster (etcd, coordinators, query nodes: child processes) under load through a timeline of faults", cmdDemo},
 		{"sessions", "list the sessions registered in etcd, by role", cmdSessions},
 		{"watch", "print the session events of a role until interrupted", cmdWatch},
 		{"status", "connect to every node of a role and print the client manager's view of them", cmdStatus},
@@ -40,6 +57,12 @@ func commands() []command {
 }
 
 func main() {
+	if code, ok := runChild(os.Args[1:]); ok { // a component of the demo
+		os.Exit(code)
+	}
+	// A write to a closed stdout returns an error instead of killing the
+	// process, so that the demo still cleans up.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// After the first signal, a second one gets the default behaviour.
 	context.AfterFunc(ctx, stop)
@@ -55,25 +78,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
 		usage(stdout)
-		return 0
+		return exitOK
 	}
 	for _, c := range commands() {
 		if c.name != args[0] || c.run == nil {
 			continue
 		}
 		err := c.run(ctx, args[1:], stdout, stderr)
+		var unreachable *etcdUnreachableError
 		switch {
 		case err == nil, errors.Is(err, flag.ErrHelp):
-			return 0
+			return exitOK
 		case errors.Is(err, errUsage):
-			return 1 // the flag set already said why
+			return exitFailure // the flag set already said why
+		case errors.As(err, &unreachable):
+			fmt.Fprintf(stderr, "cmctl %s: %v\n", c.name, err)
+			return exitUnreachable
 		}
 		fmt.Fprintf(stderr, "cmctl %s: %v\n", c.name, err)
-		return 1
+		return exitFailure
 	}
 	fmt.Fprintf(stderr, "cmctl: unknown command %q\n\n", args[0])
 	usage(stderr)
-	return 1
+	return exitFailure
 }
 
 func usage(w io.Writer) {
@@ -87,4 +114,5 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, `Run "cmctl help <command>" for the flags of a command.`)
+	fmt.Fprintln(w, "Exit codes: 0 success, 1 failure or bad flags, 2 etcd did not answer within -wait.")
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -9,5 +10,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The demo runs its components from its own binary: in the tests,
+	// this one.
+	if code, ok := runChild(os.Args[1:]); ok {
+		os.Exit(code)
+	}
 	goleak.VerifyTestMain(m, etcdtest.LeakOptions()...)
 }

@@ -18,29 +18,34 @@ import (
 func cmdSessions(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f etcdFlags
 	var role string
-	fs := newFlagSet("sessions", "-etcd host:port[,...] [-root by-dev/meta] [-role R]", stderr)
-	f.register(fs)
+	fs := newFlagSet("sessions", "-etcd-endpoints host:port[,...] [-root-path by-dev/meta] [-role R] [-wait 5s]", stderr)
+	f.register(fs, "how long to wait for etcd to answer")
 	fs.StringVar(&role, "role", "", "role to list, such as querynode; empty lists every role")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	cfg, err := f.sessionConfig()
 	if err != nil {
 		return err
 	}
-	cli, err := f.client()
+	cli, err := f.connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = cli.Close() }()
 
+	lctx, cancel := context.WithTimeout(ctx, f.wait)
+	defer cancel()
 	var ss []session.Session
 	if role != "" {
-		ss, _, err = session.List(ctx, cli, cfg, role)
+		ss, _, err = session.List(lctx, cli, cfg, role)
 	} else {
-		ss, err = listAllSessions(ctx, cli, cfg, stderr)
+		ss, err = listAllSessions(lctx, cli, cfg, stderr)
 	}
 	if err != nil {
+		if ctx.Err() == nil && lctx.Err() != nil { // etcd answered the check, then went away
+			return checkEtcd(ctx, cli, splitList(f.endpoints), f.wait)
+		}
 		return fmt.Errorf("etcd %s: %w", f.endpoints, err)
 	}
 	if len(ss) == 0 {

@@ -22,35 +22,32 @@ const statusPoll = 50 * time.Millisecond
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f etcdFlags
 	var role string
-	var wait time.Duration
-	fs := newFlagSet("status", "-etcd host:port[,...] -role R [-root by-dev/meta] [-wait 5s]", stderr)
-	f.register(fs)
+	fs := newFlagSet("status", "-etcd-endpoints host:port[,...] -role R [-root-path by-dev/meta] [-wait 5s]", stderr)
+	f.register(fs, "how long to wait for etcd to answer, then for the nodes to be dialed")
 	fs.StringVar(&role, "role", "", "role to connect to, such as querynode (required)")
-	fs.DurationVar(&wait, "wait", 5*time.Second, "how long to wait for the nodes to be dialed")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if err := requireRole(role); err != nil {
 		return err
 	}
-	if wait <= 0 {
-		return fmt.Errorf("-wait (%s) must be > 0", wait)
-	}
 	cfg, err := f.sessionConfig()
 	if err != nil {
 		return err
 	}
-	cli, err := f.client()
+	cli, err := f.connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = cli.Close() }()
-	return printRoleStatus(ctx, stdout, cli, cfg, role, wait)
+	return printRoleStatus(ctx, stdout, cli, cfg, role, f.wait)
 }
 
 // printRoleStatus is the body of cmdStatus.
 func printRoleStatus(ctx context.Context, w io.Writer, cli *clientv3.Client, cfg session.Config, role string, wait time.Duration) error {
-	listed, _, err := session.List(ctx, cli, cfg, role)
+	lctx, cancel := context.WithTimeout(ctx, wait)
+	listed, _, err := session.List(lctx, cli, cfg, role)
+	cancel()
 	if err != nil {
 		return err
 	}

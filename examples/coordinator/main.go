@@ -2,7 +2,11 @@
 // active process, the others stand by) run by a startup.Runner, that calls
 // its worker nodes.
 //
-//	coordinator -etcd 127.0.0.1:2379 -role rootcoord -ttl 15s
+//	coordinator -etcd-endpoints 127.0.0.1:2379 -role rootcoord -ttl 15s -http-addr 127.0.0.1:9091
+//
+// (-etcd and -root are short for -etcd-endpoints and -root-path, as in
+// cmctl.) With -http-addr it serves /healthz, /readyz, /metrics and a
+// live status page, /debug/clientmanager/ui (package debughttp).
 //
 // While active (Healthy) it calls the Echo service of a -call role
 // (default querynode) once per -call-interval (default 1 s) through the

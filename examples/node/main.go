@@ -2,7 +2,12 @@
 // startup.Runner, serving a tiny echo service (Echo, and Slow for drain
 // demonstrations).
 //
-//	node -etcd 127.0.0.1:2379 -role querynode -depends rootcoord
+//	node -etcd-endpoints 127.0.0.1:2379 -role querynode -depends rootcoord -http-addr 127.0.0.1:9092
+//
+// (-etcd and -root are short for -etcd-endpoints and -root-path, as in
+// cmctl.) With -http-addr it serves /healthz, /readyz (200 only while
+// Healthy), /metrics and a live status page, /debug/clientmanager/ui
+// (package debughttp).
 //
 // It waits at startup (bounded by -dependency-timeout) for its -depends
 // roles to be online (-wait-depends, default true), and logs the roles it

@@ -8,6 +8,10 @@
 // through the client manager's Invoke every -call-interval while it is
 // Healthy, and logs which node answered, or why the call failed: what the
 // library is for.
+//
+// With -http-addr it serves the debug handler (package debughttp) there
+// and prints "http <addr>": /healthz, /readyz, /metrics (the manager's and
+// the session's metrics, Go and process collectors) and the status page.
 package app
 
 import (
@@ -60,6 +64,8 @@ type flags struct {
 	etcd, rootPath, role, listen, version, depends, policy, call string
 	waitDepends                                                  bool
 	ttl, depTimeout, lameDuck, stopTimeout, callInterval         time.Duration
+	abnormalAfter                                                time.Duration
+	httpAddr                                                     string
 }
 
 func parse(name string, args []string, d Defaults, stderr io.Writer) (flags, error) {
@@ -67,22 +73,30 @@ func parse(name string, args []string, d Defaults, stderr io.Writer) (flags, err
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	sc, sd := session.DefaultConfig(), startup.DefaultConfig()
-	fs.StringVar(&f.etcd, "etcd", "127.0.0.1:2379", "etcd endpoints, comma-separated")
-	fs.StringVar(&f.rootPath, "root-path", sc.RootPath, "etcd root path of the cluster's metadata")
+	fs.StringVar(&f.etcd, FlagEtcdEndpoints, "127.0.0.1:2379", "etcd endpoints, host:port, comma-separated")
+	fs.StringVar(&f.etcd, "etcd", "127.0.0.1:2379", "short for -"+FlagEtcdEndpoints)
+	fs.StringVar(&f.rootPath, FlagRootPath, sc.RootPath, "etcd root path of the cluster's metadata")
+	fs.StringVar(&f.rootPath, "root", sc.RootPath, "short for -"+FlagRootPath)
 	fs.StringVar(&f.role, "role", d.Role, "role (session ServerName)")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:0", "gRPC listen address")
-	fs.DurationVar(&f.ttl, "ttl", sc.TTL, "session lease TTL (whole seconds)")
+	fs.DurationVar(&f.ttl, FlagTTL, sc.TTL, "session lease TTL (whole seconds)")
 	fs.StringVar(&f.version, "version", "2.4.0", "version registered in the session")
 	fs.StringVar(&f.depends, "depends", "", "dependency roles, comma-separated")
 	fs.BoolVar(&f.waitDepends, "wait-depends", d.WaitDepends,
 		"wait at startup (bounded by -dependency-timeout) until every -depends role is online; "+
 			"false makes them optional: watched, never waited for")
 	fs.DurationVar(&f.depTimeout, "dependency-timeout", sd.DependencyTimeout, "bound of the wait for dependencies")
-	fs.StringVar(&f.policy, "dependency-policy", "continue", "continue or strict, when a dependency is not online in time")
+	f.policy = startup.Continue.String()
+	fs.Var(choice{&f.policy, Policies}, "dependency-policy",
+		"when a required dependency is not online in time: "+strings.Join(Policies, " or "))
 	fs.DurationVar(&f.lameDuck, "lame-duck", sd.LameDuck, "how long a stopping process keeps serving once marked stopping")
 	fs.DurationVar(&f.stopTimeout, "stop-timeout", sd.StopTimeout, "bound of the graceful stop")
+	fs.DurationVar(&f.abnormalAfter, "abnormal-after", sd.AbnormalAfter,
+		"how long the session may stay unregistered (etcd unreachable, lease lost) before the process goes Abnormal")
 	fs.StringVar(&f.call, "call", d.Call, "role to call (Echo) through the client manager while Healthy; empty: none")
 	fs.DurationVar(&f.callInterval, "call-interval", time.Second, "interval between the calls of -call")
+	fs.StringVar(&f.httpAddr, FlagHTTPAddr, "",
+		"serve /healthz, /readyz, /metrics and the status page /debug/clientmanager/ui on this address; empty: none")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -166,25 +180,39 @@ func run(ctx, force context.Context, f flags, d Defaults, log *zap.Logger, stdou
 	cfg.DependencyTimeout = f.depTimeout
 	cfg.LameDuck = f.lameDuck
 	cfg.StopTimeout = f.stopTimeout
-	if f.policy == "strict" {
+	cfg.AbnormalAfter = f.abnormalAfter
+	if f.policy == startup.Strict.String() {
 		cfg.DependencyPolicy = startup.Strict
 	}
 	cfg.Dependencies = f.dependencies()
+	reg, sm, err := newRegistry()
+	if err != nil {
+		return err
+	}
 	var mgr *clientmanager.Manager
 	if len(cfg.Dependencies) > 0 {
 		mc := clientmanager.DefaultConfig()
 		mc.Session = cfg.SessionConfig
-		if mgr, err = clientmanager.New(cli, mc, clientmanager.WithLogger(log)); err != nil {
+		if mgr, err = clientmanager.New(cli, mc, clientmanager.WithLogger(log),
+			clientmanager.WithRegisterer(reg), clientmanager.WithSessionMetrics(sm)); err != nil {
 			return err
 		}
 		defer func() { _ = mgr.Close() }()
 	}
 
-	runner, err := startup.New(cli, mgr, cfg, &component{log: log}, startup.WithLogger(log))
+	runner, err := startup.New(cli, mgr, cfg, &component{log: log}, startup.WithLogger(log),
+		startup.WithSessionOptions(session.WithMetrics(sm)))
 	if err != nil {
 		return err
 	}
 	defer func() { _ = runner.Close() }()
+	if f.httpAddr != "" {
+		stopHTTP, err := serveDebug(f.httpAddr, mgr, runner, reg, f.role, stdout, log)
+		if err != nil {
+			return err
+		}
+		defer stopHTTP() // after Run: /readyz answers through the stop
+	}
 	srv := grpc.NewServer(runner.ServerOptions()...)
 	echo.Register(srv, &echo.Server{OnSlow: func() { fmt.Fprintln(stdout, "slow started") }})
 

@@ -66,6 +66,13 @@ func (o *output) Write(p []byte) (int, error) {
 	return o.buf.Write(p)
 }
 
+// lines returns the lines printed so far.
+func (o *output) lines() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return strings.Split(o.buf.String(), "\n")
+}
+
 // has reports whether a line starting with prefix was printed.
 func (o *output) has(prefix string) bool {
 	o.mu.Lock()

@@ -1,0 +1,11 @@
+package debughttp
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/coordkit/clientmanager/internal/etcdtest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, etcdtest.LeakOptions()...) }
