@@ -7,7 +7,11 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-go generate -run mockery ./clientmanager/...
+# mockery's own config and deprecation lines are shown only when it fails.
+if ! out=$(go generate -run mockery ./clientmanager/... 2>&1); then
+	echo "$out" >&2
+	exit 1
+fi
 
 status=0
 if ! git diff --exit-code -- mocks/; then
