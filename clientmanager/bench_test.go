@@ -61,6 +61,13 @@ const benchNodes = 100
 func benchSetup(b *testing.B) (*Manager, *rwBaseline) {
 	b.Helper()
 	m, bal := newRegistryManager(b)
+	return m, fillBench(b, m, bal)
+}
+
+// fillBench puts benchNodes online nodes of testRole in m's registry and
+// returns the baseline with the same nodes.
+func fillBench(b *testing.B, m *Manager, bal balancer.Balancer) *rwBaseline {
+	b.Helper()
 	base := &rwBaseline{nodes: map[int64]*Client{}, ids: map[string][]int64{}, bal: bal}
 	for id := int64(1); id <= benchNodes; id++ {
 		c := registryNode(m, bal, id)
@@ -71,7 +78,7 @@ func benchSetup(b *testing.B) (*Manager, *rwBaseline) {
 	if len(m.GetClients(testRole)) != benchNodes {
 		b.Fatal("registry not filled")
 	}
-	return m, base
+	return base
 }
 
 func runBench(b *testing.B, serial func(i int64), parallel func(i int64)) {
@@ -158,12 +165,14 @@ func BenchmarkClientByID(b *testing.B) {
 func BenchmarkGetClient(b *testing.B) {
 	m, base := benchSetup(b)
 	b.Run("snapshot-roundrobin", func(b *testing.B) {
-		m, _ := benchSetup(b)
+		m, err := newManager(nil, DefaultConfig())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = m.Close() })
 		rr := balancer.NewRoundRobin()
-		m.reg.mu.Lock()
-		m.reg.roles[testRole].bal = rr
-		m.reg.publishRole(testRole, 0, nil)
-		m.reg.mu.Unlock()
+		m.reg.addRole(testRole, rr, &roleShared{budget: newRetryBudget(m.cfg.RetryBudget, m.clock)})
+		fillBench(b, m, rr)
 		f := func(int64) {
 			c, err := m.GetClient(testRole)
 			if err != nil || c == nil {

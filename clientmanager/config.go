@@ -23,15 +23,28 @@ type Config struct {
 	// unreachable. Default 3. Must be ≥ 1.
 	DialAttempts int
 	// DialTimeout bounds each dial attempt, from the moment it holds a
-	// dial slot until the connection is READY. Default 30 s. Must be > 0.
+	// dial slot until the connection is READY, whether or not it still
+	// holds the slot (see DialSlotTimeout). Default 30 s. Must be > 0.
 	DialTimeout time.Duration
 	// DialBackoff paces the dial attempts of a node. Its Attempts and
 	// PerAttemptTimeout are ignored (DialAttempts and DialTimeout rule).
 	// Default 100 ms × 1.6 up to 3 s, full jitter.
 	DialBackoff retry.Policy
-	// MaxParallelDials bounds the dial attempts in progress at once, over
-	// every role. Default 64. Must be ≥ 1.
+	// MaxParallelDials bounds the connections being opened at once, over
+	// every role: a dial attempt starts once it holds one of these slots,
+	// and holds it until its connection is open — with the default
+	// dialer, until its TCP connection is established; with another
+	// Dialer, until Dial returns — or for DialSlotTimeout at most. So a
+	// listener that accepts connections and never answers (a black hole)
+	// gives its slot back at once and never delays the other nodes.
+	// Default 64. Must be ≥ 1.
 	MaxParallelDials int
+	// DialSlotTimeout is the longest a dial attempt holds its
+	// MaxParallelDials slot: an attempt whose connection is not open by
+	// then (an address that does not answer at all, a Dialer that
+	// returns only once READY) goes on without it, until READY or
+	// DialTimeout. Default 1 s. Must be > 0.
+	DialSlotTimeout time.Duration
 	// ReprobeInterval is how often an unreachable node is dialed again (one
 	// attempt) while its session exists. Default 30 s. Must be > 0.
 	ReprobeInterval time.Duration
@@ -131,6 +144,7 @@ func DefaultConfig() Config {
 		DialTimeout:       30 * time.Second,
 		DialBackoff:       retry.DefaultPolicy(),
 		MaxParallelDials:  64,
+		DialSlotTimeout:   time.Second,
 		ReprobeInterval:   30 * time.Second,
 		CallAttempts:      3,
 		CallTimeout:       10 * time.Second,
@@ -177,6 +191,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxParallelDials < 1 {
 		bad("MaxParallelDials (%d) must be ≥ 1", c.MaxParallelDials)
+	}
+	if c.DialSlotTimeout <= 0 {
+		bad("DialSlotTimeout (%s) must be > 0", c.DialSlotTimeout)
 	}
 	if c.ReprobeInterval <= 0 {
 		bad("ReprobeInterval (%s) must be > 0", c.ReprobeInterval)

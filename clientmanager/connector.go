@@ -6,6 +6,7 @@ import (
 
 	"github.com/cockroachdb/errors"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc/connectivity"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -32,8 +33,11 @@ type connector struct {
 // startConnector adds s's node to the registry and starts its goroutine.
 // It runs in the role's goroutine.
 func (m *Manager) startConnector(parent context.Context, r *role, s session.Session) *connector {
-	log := r.log.With(zap.Int64("node_id", s.ServerID), zap.String("incarnation", s.Incarnation),
-		zap.Int64("lease_id", s.LeaseID), zap.String("address", s.Address))
+	log := r.log
+	if log.Core().Enabled(zapcore.FatalLevel) { // not a no-op logger: worth the node's fields
+		log = log.With(zap.Int64("node_id", s.ServerID), zap.String("incarnation", s.Incarnation),
+			zap.Int64("lease_id", s.LeaseID), zap.String("address", s.Address))
+	}
 	c := m.newNodeClient(s, r.bal, r.shared, log)
 	cn := &connector{
 		m:    m,
@@ -177,17 +181,25 @@ func (cn *connector) dial(attempts int) (Conn, error) {
 }
 
 // dialOnce makes one attempt: it waits for a dial slot, then dials within
-// DialTimeout. The slot is held only during the attempt.
+// DialTimeout. The slot is held while the connection is being opened, at
+// most DialSlotTimeout (see Config.MaxParallelDials); the attempt goes on
+// without it until READY.
 func (cn *connector) dialOnce(ctx context.Context, attempt int) (Conn, error) {
-	select {
-	case cn.m.dialSem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	slot, err := acquireDialSlot(ctx, cn.m.dialSem)
+	if err != nil {
+		return nil, err
 	}
-	defer func() { <-cn.m.dialSem }()
+	defer slot.release()
+	st := cn.m.clock.AfterFunc(cn.m.cfg.DialSlotTimeout, slot.release)
+	defer st.Stop()
 	actx, cancel := withTimeout(ctx, cn.m.clock, cn.m.cfg.DialTimeout)
 	defer cancel()
-	conn, err := cn.m.dialer.Dial(actx, cn.c.Session())
+	var conn Conn
+	if sd, ok := cn.m.dialer.(slotDialer); ok {
+		conn, err = sd.dialSlot(actx, cn.c.Session(), slot)
+	} else {
+		conn, err = cn.m.dialer.Dial(actx, cn.c.Session())
+	}
 	if err == nil && conn == nil {
 		err = errors.New("clientmanager: dialer returned no connection")
 	}
@@ -374,13 +386,17 @@ func (cn *connector) logTransition(t transition, err error) {
 	if !t.changed {
 		return
 	}
+	level := zap.InfoLevel
+	if (t.to == NodeSuspect || t.to == NodeUnreachable) && !cn.c.Session().Stopping && !errors.Is(err, errNotServing) {
+		level = zap.WarnLevel
+	}
+	ce := cn.log.Check(level, "node state changed")
+	if ce == nil {
+		return // not logged: no fields to build
+	}
 	fields := []zap.Field{zap.Stringer("from", t.from), zap.Stringer("to", t.to)}
 	if err != nil {
 		fields = append(fields, zap.String("cause", err.Error()))
 	}
-	if (t.to == NodeSuspect || t.to == NodeUnreachable) && !cn.c.Session().Stopping && !errors.Is(err, errNotServing) {
-		cn.log.Warn("node state changed", fields...)
-		return
-	}
-	cn.log.Info("node state changed", fields...)
+	ce.Write(fields...)
 }

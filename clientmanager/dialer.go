@@ -2,6 +2,7 @@ package clientmanager
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -9,6 +10,7 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
@@ -21,7 +23,8 @@ import (
 // return once the connection is READY, or close what it made and return an
 // error when ctx ends. READY means connected: whether the server serves is
 // the health watch's business (Config.SuspectOnHealth), so a Dialer must
-// not wait for it — a standby would hold a dial slot for DialTimeout.
+// not wait for it. The attempt holds a MaxParallelDials slot while Dial
+// runs, for DialSlotTimeout at most.
 type Dialer interface {
 	Dial(ctx context.Context, s session.Session) (Conn, error)
 }
@@ -48,22 +51,45 @@ var _ Conn = (*grpc.ClientConn)(nil)
 // grpcDialer is the default Dialer.
 type grpcDialer struct {
 	opts []grpc.DialOption
+	// credsAt is the index in opts of the manager's transport credentials
+	// (credsOption), which each attempt wraps in slotCreds; -1: none.
+	credsAt int
+	creds   credentials.TransportCredentials
 }
 
 // NewGRPCDialer returns a Dialer that makes a grpc.ClientConn to the
 // session's Address with opts (grpc.NewClient with the passthrough
 // resolver), starts connecting and waits until it is READY: connected,
 // whatever the server's health says. opts must include transport
-// credentials.
+// credentials. The manager's own default dialer gives an attempt's dial
+// slot back once its TCP connection is established; a dialer made here
+// holds the slot until READY, DialSlotTimeout at most.
 func NewGRPCDialer(opts ...grpc.DialOption) Dialer {
-	return &grpcDialer{opts: append([]grpc.DialOption(nil), opts...)}
+	d := &grpcDialer{opts: append([]grpc.DialOption(nil), opts...), credsAt: -1}
+	for i, o := range d.opts {
+		if co, ok := o.(credsOption); ok {
+			d.credsAt, d.creds = i, co.creds
+		}
+	}
+	return d
 }
 
 // Dial implements Dialer. An attempt that runs out names the last
 // connection error grpc reported ("connection refused", a handshake
 // failure), not only the state it was left in.
 func (d *grpcDialer) Dial(ctx context.Context, s session.Session) (Conn, error) {
-	cc, err := grpc.NewClient("passthrough:///"+s.Address, d.opts...)
+	return d.dialSlot(ctx, s, nil)
+}
+
+// dialSlot is Dial that gives slot back once the TCP connection is
+// established, when the dialer knows the credentials to wrap.
+func (d *grpcDialer) dialSlot(ctx context.Context, s session.Session, slot *dialSlot) (Conn, error) {
+	opts := d.opts
+	if slot != nil && d.credsAt >= 0 {
+		opts = slices.Clone(d.opts)
+		opts[d.credsAt] = grpc.WithTransportCredentials(slotCreds{TransportCredentials: d.creds, slot: slot})
+	}
+	cc, err := grpc.NewClient("passthrough:///"+s.Address, opts...)
 	if err != nil {
 		return nil, errors.Wrapf(err, "clientmanager: dial %s", s.Address)
 	}
@@ -113,7 +139,7 @@ func connectError(ctx context.Context, conn grpc.ClientConnInterface) error {
 // idleness, the round_robin policy, then the caller's extra options.
 func dialOptions(cfg Config, o options) []grpc.DialOption {
 	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(o.creds),
+		withSlotCreds(o.creds),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff: backoff.Config{
 				BaseDelay:  connectBackoffBase,

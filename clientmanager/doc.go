@@ -8,9 +8,12 @@
 // goroutine. Each node the watcher adds gets its own connector goroutine,
 // which dials the node: DialAttempts attempts (default 3), each bounded by
 // DialTimeout (default 30 s), with full-jitter DialBackoff between them. At
-// most MaxParallelDials attempts run at once (default 64); the slot is held
-// only during an attempt, so a re-list of a thousand nodes does not
-// stampede and a black-holed node never delays the others. A node whose
+// most MaxParallelDials connections are opened at once (default 64); an
+// attempt gives its slot back as soon as its connection is open (the TCP
+// connect, with the default dialer), and after DialSlotTimeout at most,
+// then waits for READY without it, so a re-list of a thousand nodes does
+// not stampede and black-holed nodes (that accept and never speak) never
+// delay the others, however many. A node whose
 // attempts are spent is unreachable: it is offline for call sites and is
 // re-probed (one attempt) every ReprobeInterval while its session exists,
 // and dialed again at once when its session changes.
@@ -51,8 +54,9 @@
 // dial slot only until the connection was READY. A server without the
 // health service counts as serving.
 //
-// The online registry is an immutable snapshot behind an atomic pointer,
-// rebuilt on each change: IsOnline, IsRoleOnline, GetClients, ClientByID and
+// The online registry is an immutable snapshot behind an atomic pointer;
+// a change merges only the changed nodes into their role's view, and
+// changes queued meanwhile are published together: IsOnline, IsRoleOnline, GetClients, ClientByID and
 // GetClient are lock-free and do not allocate.
 //
 // # The gRPC connection

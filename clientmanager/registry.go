@@ -1,9 +1,6 @@
 package clientmanager
 
 import (
-	"cmp"
-	"maps"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +20,7 @@ type nodeState struct {
 	state     NodeState // Connecting, Online, Suspect, Unreachable or Gone
 	lastErr   error
 	since     time.Time
-	available bool // in the snapshot
+	available bool // in the snapshot, or queued to be
 	removed   bool // left the registry for good
 	brkDown   bool // its breaker is not closed: counted in roleShared.notClosed
 }
@@ -57,17 +54,42 @@ type roleState struct {
 }
 
 // registry holds every node the manager knows and publishes the available
-// ones as a snapshot. Writers (the role and connector goroutines) change it
-// under mu and store a new snapshot; readers only load the pointer.
+// ones as a snapshot. Writers (the role and connector goroutines) change
+// the mutable state under mu and queue the change of a node's
+// availability in the pending batch; readers only load the snapshot
+// pointer. A writer returns once its change is published (see commit).
+// Publishing copies the changed roles' views and the node map, O(n) for n
+// available nodes, so changes share publications: those queued while an
+// earlier batch is being published, and the nodes that come online
+// during a storm (see gather), are published together. A storm of n
+// nodes coming online costs O(n), not O(n²).
 type registry struct {
 	snap    atomic.Pointer[snapshot]
 	clock   clockwork.Clock
 	metrics *metrics
 
+	// pub serialises publications: it is held while a batch is merged
+	// into a new snapshot, stored and handed to subscribers. Taken before
+	// mu, never after.
+	pub sync.Mutex
+	// published counts the batches published; guarded by pub.
+	published int
+
 	mu      sync.Mutex
 	members map[memberKey]*Client // the current process of every listed node
 	roles   map[string]*roleState
 	subs    map[string]map[*watchSub]struct{}
+	// nodes is what the snapshot's node map becomes once the pending
+	// batch is published.
+	nodes   map[int64]*Client
+	pending *batch   // changes not published yet; nil: none
+	spare   []change // the buffer of the last batch published, for the next
+	closed  bool
+	// settling counts the members that are Connecting or Suspect: nodes
+	// whose Online may be on its way (see gather); settled counts the
+	// changes of that number.
+	settling int
+	settled  uint64
 }
 
 // memberKey identifies a node: one ServerID may serve several roles.
@@ -85,6 +107,7 @@ func newRegistry(clock clockwork.Clock, m *metrics) *registry {
 		members: make(map[memberKey]*Client),
 		roles:   make(map[string]*roleState),
 		subs:    make(map[string]map[*watchSub]struct{}),
+		nodes:   make(map[int64]*Client),
 	}
 	r.snap.Store(&snapshot{roles: map[string]*roleView{}, nodes: map[int64]*Client{}})
 	return r
@@ -95,12 +118,15 @@ func (r *registry) load() *snapshot { return r.snap.Load() }
 // addRole makes role known, with no node yet.
 func (r *registry) addRole(role string, bal balancer.Balancer, shared *roleShared) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if _, ok := r.roles[role]; ok {
+		r.mu.Unlock()
 		return
 	}
-	r.roles[role] = &roleState{bal: bal, shared: shared, unavailable: unavailableForRole(role), avail: make(map[int64]*Client)}
-	r.publishRole(role, 0, nil)
+	rs := &roleState{bal: bal, shared: shared, unavailable: unavailableForRole(role), avail: make(map[int64]*Client)}
+	r.roles[role] = rs
+	b, leader := r.queueLocked(change{role: role, view: &roleView{bal: bal, shared: shared, unavailable: rs.unavailable}})
+	r.mu.Unlock()
+	r.commit(b, leader)
 }
 
 // addMember records c as the current process of its node, connecting.
@@ -109,8 +135,26 @@ func (r *registry) addMember(c *Client) {
 	defer r.mu.Unlock()
 	c.node.state = NodeConnecting
 	c.node.since = r.clock.Now()
+	r.settle(1)
 	r.members[keyOf(c)] = c
 	r.metrics.nodeState(c.role, noState, NodeConnecting)
+}
+
+// settles is 1 for a state from which a node may soon be Online: it is
+// being dialed, or its connection is being restored.
+func settles(st NodeState) int {
+	if st == NodeConnecting || st == NodeSuspect {
+		return 1
+	}
+	return 0
+}
+
+// settle adds d to the number of settling members. The caller holds mu.
+func (r *registry) settle(d int) {
+	if d != 0 {
+		r.settling += d
+		r.settled++
+	}
 }
 
 // transition is a change of a node's displayed state, for logs.
@@ -123,49 +167,57 @@ type transition struct {
 // state other than Online.
 func (r *registry) setState(c *Client, st NodeState, err error) transition {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if c.node.removed {
+		r.mu.Unlock()
 		return transition{}
 	}
 	from := displayState(c)
 	if c.node.state != st {
 		c.node.since = r.clock.Now()
+		r.settle(settles(st) - settles(c.node.state))
 	}
 	c.node.state = st
 	if err != nil || st == NodeOnline {
 		c.node.lastErr = err
 	}
-	return r.changedLocked(c, from)
+	t, b, leader := r.changedLocked(c, from)
+	r.mu.Unlock()
+	r.commit(b, leader)
+	return t
 }
 
 // setSession records a new record of the same process (such as Stopping
 // set, or a new lease).
 func (r *registry) setSession(c *Client, s session.Session) transition {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	from := displayState(c)
 	c.sess.Store(&s)
 	if c.node.removed {
+		r.mu.Unlock()
 		return transition{}
 	}
 	if from != displayState(c) {
 		c.node.since = r.clock.Now()
 	}
-	return r.changedLocked(c, from)
+	t, b, leader := r.changedLocked(c, from)
+	r.mu.Unlock()
+	r.commit(b, leader)
+	return t
 }
 
 // remove takes c out of the registry for good. It is idempotent.
 func (r *registry) remove(c *Client) transition {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if c.node.removed {
+		r.mu.Unlock()
 		return transition{}
 	}
 	from := displayState(c)
+	r.settle(-settles(c.node.state))
 	c.node.state, c.node.since = NodeGone, r.clock.Now()
 	c.node.removed = true
 	r.setBreakerDownLocked(c, false)
-	t := r.changedLocked(c, from)
+	t, b, leader := r.changedLocked(c, from)
 	r.metrics.nodeState(c.role, NodeGone, noState)
 	if k := keyOf(c); r.members[k] == c {
 		delete(r.members, k)
@@ -173,68 +225,51 @@ func (r *registry) remove(c *Client) transition {
 			c.bal.Remove(c.id)
 		}
 	}
+	r.mu.Unlock()
+	r.commit(b, leader)
 	return t
 }
 
-// changedLocked updates metrics, the snapshot and subscribers after c's
-// state changed from from.
-func (r *registry) changedLocked(c *Client, from NodeState) transition {
+// changedLocked updates metrics and the role's available set after c's
+// state changed from from, and queues the change of c's availability, if
+// any, for publication: commit(b, leader) publishes it.
+func (r *registry) changedLocked(c *Client, from NodeState) (t transition, b *batch, leader bool) {
 	to := displayState(c)
 	if from != to {
 		r.metrics.nodeState(c.role, from, to)
 	}
+	t = transition{from: from, to: to, changed: from != to}
 	avail := to == NodeOnline
-	if avail != c.node.available {
-		c.node.available = avail
-		rs := r.roles[c.role]
-		if rs != nil {
-			if avail {
-				rs.avail[c.id] = c
-			} else if rs.avail[c.id] == c {
-				delete(rs.avail, c.id)
-			}
-		}
-		var ev *ClientEvent
+	if avail == c.node.available {
+		return t, nil, false
+	}
+	c.node.available = avail
+	ch := change{role: c.role, id: c.id, ev: ClientEvent{Type: ClientOffline, Client: c}}
+	if avail {
+		ch.ev.Type = ClientOnline
+	}
+	if rs := r.roles[c.role]; rs != nil {
 		if avail {
-			ev = &ClientEvent{Type: ClientOnline, Client: c}
-		} else {
-			ev = &ClientEvent{Type: ClientOffline, Client: c}
+			rs.avail[c.id] = c
+		} else if rs.avail[c.id] == c {
+			delete(rs.avail, c.id)
 		}
-		r.publishRole(c.role, c.id, ev)
+		ch.entry, ch.inRole = rs.avail[c.id], true
 	}
-	return transition{from: from, to: to, changed: from != to}
+	ch.node = r.nodeLocked(c.id)
+	b, leader = r.queueLocked(ch)
+	return t, b, leader
 }
 
-// publishRole stores a snapshot with role's view rebuilt, id's entry of
-// the node map updated, and hands ev to role's subscribers.
-func (r *registry) publishRole(role string, id int64, ev *ClientEvent) {
-	old := r.load()
-	next := &snapshot{roles: maps.Clone(old.roles), nodes: old.nodes, closed: old.closed}
-	if rs := r.roles[role]; rs != nil {
-		next.roles[role] = buildView(rs)
-	}
-	if id != 0 {
-		next.nodes = maps.Clone(old.nodes)
-		r.setNodeLocked(next.nodes, id)
-	}
-	r.snap.Store(next)
-	if ev != nil {
-		for s := range r.subs[role] {
-			s.push(*ev)
-		}
-	}
-}
-
-// setNodeLocked points nodes[id] at an available node with that ServerID:
+// nodeLocked points nodes[id] at an available node with that ServerID —
 // the one it held if that is still available, else the first by role
-// name, else none.
-func (r *registry) setNodeLocked(nodes map[int64]*Client, id int64) {
-	if c := nodes[id]; c != nil {
+// name, else none — and returns it.
+func (r *registry) nodeLocked(id int64) *Client {
+	if c := r.nodes[id]; c != nil {
 		if rs := r.roles[c.role]; rs != nil && rs.avail[id] == c {
-			return
+			return c
 		}
 	}
-	delete(nodes, id)
 	var best *Client
 	for _, rs := range r.roles {
 		if c := rs.avail[id]; c != nil && (best == nil || c.role < best.role) {
@@ -242,21 +277,11 @@ func (r *registry) setNodeLocked(nodes map[int64]*Client, id int64) {
 		}
 	}
 	if best != nil {
-		nodes[id] = best
+		r.nodes[id] = best
+	} else {
+		delete(r.nodes, id)
 	}
-}
-
-func buildView(rs *roleState) *roleView {
-	v := &roleView{bal: rs.bal, shared: rs.shared, unavailable: rs.unavailable}
-	if len(rs.avail) == 0 {
-		return v
-	}
-	v.clients = slices.SortedFunc(maps.Values(rs.avail), func(a, b *Client) int { return cmp.Compare(a.id, b.id) })
-	v.ids = make([]int64, len(v.clients))
-	for i, c := range v.clients {
-		v.ids[i] = c.id
-	}
-	return v
+	return best
 }
 
 // subscribe adds s to role's subscribers and queues the current online set
@@ -286,10 +311,14 @@ func (r *registry) unsubscribe(role string, s *watchSub) {
 	}
 }
 
-// close publishes an empty, closed snapshot.
+// close publishes an empty, closed snapshot; no later change is
+// published.
 func (r *registry) close() {
+	r.pub.Lock()
+	defer r.pub.Unlock()
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.closed = true
+	r.mu.Unlock()
 	r.snap.Store(&snapshot{roles: map[string]*roleView{}, nodes: map[int64]*Client{}, closed: true})
 }
 

@@ -74,7 +74,7 @@ func (w *Watcher) resync(ctx context.Context, brk watchBreak, attempt int) (int6
 				return 0, n, false
 			}
 		}
-		kvs, rev, err := listRole(ctx, w.cli, w.cfg, w.wc.Role)
+		rev, err := listRole(ctx, w.cli, w.cfg, w.wc.Role, w.wc.ListPageSize, w.st)
 		if err != nil {
 			if ctx.Err() != nil {
 				return 0, n, false
@@ -87,7 +87,7 @@ func (w *Watcher) resync(ctx context.Context, brk watchBreak, attempt int) (int6
 		}
 		// Publish before moving the revision: whenever Revision returns R,
 		// Sessions reflects at least R.
-		evs := w.st.replace(kvs, rev)
+		evs := w.st.endList(rev)
 		w.emit(evs)
 		w.touch(rev)
 		add, upd, del := countTypes(evs)

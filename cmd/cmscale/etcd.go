@@ -1,13 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -21,54 +27,53 @@ import (
 // etcdReadyTimeout bounds the embedded etcd's start.
 const etcdReadyTimeout = 30 * time.Second
 
-// cluster is the harness's embedded single-member etcd and a client to it
-// that counts the Range requests it makes.
+// cluster is the harness's etcd — a single member embedded in a child
+// process, so that the figures of this process are the client's alone —
+// and a client to it that counts the Range requests it makes.
 type cluster struct {
 	dir    string
-	etcd   *embed.Etcd
+	child  *exec.Cmd
 	cli    *clientv3.Client
 	ranges rangeStats
 }
 
-// startCluster runs etcd on free loopback ports with its data in a
-// temporary directory, with a backend quota large enough for a million
-// sessions.
+// startCluster runs etcd in a child process (this program with
+// -etcd-child) with its data in a temporary directory.
 func startCluster() (*cluster, error) {
 	dir, err := os.MkdirTemp("", "cmscale-")
 	if err != nil {
 		return nil, fmt.Errorf("etcd data dir: %w", err)
 	}
 	cl := &cluster{dir: dir}
-	ec := embed.NewConfig()
-	ec.Name = "cmscale"
-	ec.Dir = dir
-	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	cu, pu := url.URL{Scheme: "http", Host: "127.0.0.1:0"}, url.URL{Scheme: "http", Host: "127.0.0.1:0"}
-	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
-	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
-	ec.InitialCluster = ec.Name + "=" + pu.String()
-	ec.QuotaBackendBytes = 8 << 30
-	e, err := embed.StartEtcd(ec)
+	self, err := os.Executable()
 	if err != nil {
-		_ = os.RemoveAll(dir)
+		cl.close()
+		return nil, err
+	}
+	cl.child = exec.Command(self, "-etcd-child", dir)
+	cl.child.Stderr = os.Stderr
+	stdin, err := cl.child.StdinPipe() // closed when this process exits: the child exits then
+	if err != nil {
+		cl.close()
+		return nil, err
+	}
+	_ = stdin
+	out, err := cl.child.StdoutPipe()
+	if err != nil {
+		cl.close()
+		return nil, err
+	}
+	if err := cl.child.Start(); err != nil {
+		cl.close()
 		return nil, fmt.Errorf("start etcd: %w", err)
 	}
-	cl.etcd = e
-	select {
-	case <-e.Server.ReadyNotify():
-	case err := <-e.Err():
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
 		cl.close()
-		return nil, fmt.Errorf("etcd: %w", err)
-	case <-time.After(etcdReadyTimeout):
-		cl.close()
-		return nil, fmt.Errorf("etcd not ready within %s", etcdReadyTimeout)
-	}
-	if len(e.Clients) == 0 {
-		cl.close()
-		return nil, errors.New("etcd has no client listener")
+		return nil, fmt.Errorf("etcd child: %w", err)
 	}
 	cl.cli, err = clientv3.New(clientv3.Config{
-		Endpoints:   []string{e.Clients[0].Addr().String()},
+		Endpoints:   []string{strings.TrimSpace(line)},
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.NewNop(),
 		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(cl.ranges.intercept)},
@@ -84,10 +89,57 @@ func (cl *cluster) close() {
 	if cl.cli != nil {
 		_ = cl.cli.Close()
 	}
-	if cl.etcd != nil {
-		cl.etcd.Close()
+	if cl.child != nil && cl.child.Process != nil {
+		_ = cl.child.Process.Signal(syscall.SIGTERM)
+		_ = cl.child.Wait()
 	}
 	_ = os.RemoveAll(cl.dir)
+}
+
+// serveEtcd is the child: it runs a single-member etcd in dir on free
+// loopback ports, with a backend quota large enough for a million
+// sessions, prints its client address, and serves until SIGTERM or until
+// its standard input closes (the parent is gone).
+func serveEtcd(dir string) error {
+	ec := embed.NewConfig()
+	ec.Name = "cmscale"
+	ec.Dir = dir
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	cu, pu := url.URL{Scheme: "http", Host: "127.0.0.1:0"}, url.URL{Scheme: "http", Host: "127.0.0.1:0"}
+	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
+	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
+	ec.InitialCluster = ec.Name + "=" + pu.String()
+	ec.QuotaBackendBytes = 8 << 30
+	e, err := embed.StartEtcd(ec)
+	if err != nil {
+		return fmt.Errorf("start etcd: %w", err)
+	}
+	defer e.Close()
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		return fmt.Errorf("etcd: %w", err)
+	case <-time.After(etcdReadyTimeout):
+		return fmt.Errorf("etcd not ready within %s", etcdReadyTimeout)
+	}
+	if len(e.Clients) == 0 {
+		return errors.New("etcd has no client listener")
+	}
+	fmt.Println(e.Clients[0].Addr().String())
+	gone := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		close(gone)
+	}()
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM, os.Interrupt)
+	select {
+	case <-gone:
+	case <-term:
+	case err := <-e.Err():
+		return fmt.Errorf("etcd: %w", err)
+	}
+	return nil
 }
 
 // rangeStats counts the Range requests that reach etcd and keeps the

@@ -15,8 +15,12 @@
 //     time and the heap the watcher holds per session.
 //
 // It prints one Markdown table and exits with status 1 when a check fails.
-// Usage: go run ./cmd/cmscale [-run registry|dial|list] [-nodes 2000,8000,16000]
-// [-dial-nodes 1000] [-sessions 1000000]
+// The registry figures are the fastest of -runs runs, the machine being
+// shared. Its etcd runs in a child process (this program with
+// -etcd-child), so that the figures are the client's alone.
+//
+// Usage: go run ./cmd/cmscale [-run registry|dial|list] [-nodes 1000,2000,4000,8000,16000]
+// [-runs 3] [-dial-nodes 1000] [-sessions 1000000] [-cpuprofile f] [-memprofile f]
 package main
 
 import (
@@ -26,6 +30,8 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 )
@@ -35,12 +41,38 @@ const role = "querynode"
 func main() {
 	run := flag.String("run", ".", "regular expression selecting the measurements: registry, dial, list")
 	nodes := flag.String("nodes", "1000,2000,4000,8000,16000", "node counts of the registry measurement")
+	runs := flag.Int("runs", 3, "runs of each registry measurement; the fastest is reported")
 	dialNodes := flag.Int("dial-nodes", 1000, "nodes of the dial measurement, every tenth a black hole")
 	sessions := flag.Int("sessions", 1_000_000, "sessions of the list measurement")
+	memprofile := flag.String("memprofile", "", "write allocation profiles of each registry run to this file (.<nodes> and .<nodes>.base, for pprof -diff_base)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	etcdChild := flag.String("etcd-child", "", "internal: serve etcd with its data in this directory")
 	flag.Parse()
+	if *etcdChild != "" {
+		if err := serveEtcd(*etcdChild); err != nil {
+			fail(err)
+		}
+		return
+	}
+	if *memprofile != "" {
+		runtime.MemProfileRate = 4096
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fail(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fail(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	sel, err := regexp.Compile(*run)
 	if err != nil {
 		fail(err)
+	}
+	if *runs < 1 {
+		fail(fmt.Errorf("-runs (%d) must be ≥ 1", *runs))
 	}
 	var sizes []int
 	for _, f := range strings.Split(*nodes, ",") {
@@ -52,14 +84,28 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	t, err := measure(ctx, sel, sizes, *dialNodes, *sessions)
+	t, err := measure(ctx, sel, sizes, *runs, *dialNodes, *sessions, *memprofile)
 	if err != nil {
 		fail(err)
 	}
 	t.print(os.Stdout)
 	if !t.ok() {
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
+}
+
+func writeMemProfile(path string) error {
+	runtime.GC() // the profile is as of the last collection
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func fail(err error) {
@@ -68,7 +114,7 @@ func fail(err error) {
 }
 
 // measure runs the selected measurements on one embedded etcd.
-func measure(ctx context.Context, sel *regexp.Regexp, sizes []int, dialNodes, sessions int) (*table, error) {
+func measure(ctx context.Context, sel *regexp.Regexp, sizes []int, runs, dialNodes, sessions int, memprofile string) (*table, error) {
 	cl, err := startCluster()
 	if err != nil {
 		return nil, err
@@ -76,16 +122,16 @@ func measure(ctx context.Context, sel *regexp.Regexp, sizes []int, dialNodes, se
 	defer cl.close()
 	t := &table{}
 	if sel.MatchString("registry") {
-		var runs []registryResult
+		var results []registryResult
 		for _, n := range sizes {
-			progress("registry: %d nodes", n)
-			r, err := measureRegistry(ctx, cl, n)
+			progress("registry: %d nodes, %d runs", n, runs)
+			r, err := measureRegistry(ctx, cl, n, runs, memprofile)
 			if err != nil {
 				return nil, fmt.Errorf("registry, %d nodes: %w", n, err)
 			}
-			runs = append(runs, r)
+			results = append(results, r)
 		}
-		t.registry(runs)
+		t.registry(results)
 	}
 	if sel.MatchString("dial") {
 		progress("dial: %d nodes, every tenth a black hole", dialNodes)

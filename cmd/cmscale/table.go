@@ -65,7 +65,7 @@ func (t *table) registry(runs []registryResult) {
 	took := map[int]time.Duration{}
 	for _, r := range runs {
 		took[r.nodes] = r.took
-		what := fmt.Sprintf("registry: New → all online, %s nodes (instant dialer)", count(r.nodes))
+		what := fmt.Sprintf("registry: New → all online, %s nodes (instant dialer, best of %d)", count(r.nodes), r.runs)
 		value := fmt.Sprintf("%s, %s allocated", seconds(r.took), mib(r.alloc))
 		if r.nodes != registryTargetNodes {
 			t.add(what, value)
@@ -86,8 +86,8 @@ func (t *table) registry(runs []registryResult) {
 func (t *table) dial(r dialResult) {
 	t.check(fmt.Sprintf("dial: %s reachable of %s nodes (%d black holes) online", count(r.nodes-r.holes), count(r.nodes), r.holes),
 		seconds(r.reachable), "≤ "+seconds(reachableTarget), r.reachable <= reachableTarget)
-	t.check("dial: a node added while the black holes are dialed → online", millis(r.added),
-		"≤ "+millis(addedTarget), r.added <= addedTarget)
+	t.check("dial: a node added while the black holes are dialed → online", duration(r.added),
+		"≤ "+duration(addedTarget), r.added <= addedTarget)
 	want := 3 * r.dialTimeout
 	t.check("dial: AddDependency → every black hole unreachable", seconds(r.unreachable),
 		fmt.Sprintf("3 × DialTimeout = %s (+ %s)", seconds(want), seconds(unreachableSlack)),
@@ -97,15 +97,15 @@ func (t *table) dial(r dialResult) {
 func (t *table) list(r listResult) {
 	n := count(r.sessions)
 	t.add(fmt.Sprintf("list: writing %s sessions (reference)", n), seconds(r.put))
-	value := fmt.Sprintf("%s, %d requests, slowest %s", seconds(r.list), r.listRequests, millis(r.listSlowest))
+	value := fmt.Sprintf("%s, %d Range requests, slowest %s", seconds(r.list), r.listRequests, duration(r.listSlowest))
 	if r.listErr != nil {
 		value = fmt.Sprintf("failed after %s: %v", seconds(r.list), r.listErr)
 	}
 	t.check(fmt.Sprintf("list: session.List of %s sessions", n), value,
 		"each request < RequestTimeout ("+seconds(r.timeout)+")", r.listErr == nil && r.listSlowest < r.timeout)
-	value = fmt.Sprintf("%s, %d requests (%d failed), slowest %s", seconds(r.sync), r.syncRequests, r.syncFailed, millis(r.syncSlowest))
+	value = fmt.Sprintf("%s, %d Range requests (%d failed), slowest %s", seconds(r.sync), r.syncRequests, r.syncFailed, duration(r.syncSlowest))
 	if r.syncErr != nil {
-		value = fmt.Sprintf("%v; %d requests (%d failed)", r.syncErr, r.syncRequests, r.syncFailed)
+		value = fmt.Sprintf("%v; %d Range requests (%d failed)", r.syncErr, r.syncRequests, r.syncFailed)
 	}
 	t.check(fmt.Sprintf("list: Watcher initial sync of %s sessions", n), value,
 		"no failed request, each < RequestTimeout", r.syncErr == nil && r.syncFailed == 0 && r.syncSlowest < r.timeout)
@@ -133,10 +133,16 @@ func seconds(d time.Duration) string {
 	return fmt.Sprintf("%.3f s", d.Seconds())
 }
 
-func millis(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+// duration is milliseconds below a second, seconds above.
+func duration(d time.Duration) string {
+	if d >= time.Second {
+		return seconds(d)
+	}
+	return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
+}
 
 func mib(b uint64) string {
-	if b >= 10<<30 {
+	if b >= 1<<30 {
 		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
 	}
 	return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20))
