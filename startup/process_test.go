@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/coordkit/clientmanager/internal/etcdtest"
+	"github.com/coordkit/clientmanager/internal/proctest"
 	"github.com/coordkit/clientmanager/session"
 )
 
@@ -40,12 +41,12 @@ func TestProcessActiveStandby(t *testing.T) {
 	c := startProc(t, bin, "coordinator-c", args...)
 	c.expectState(StateStandBy, testTimeout)
 
-	killed := a.signal(syscall.SIGKILL)
+	killed := a.Signal(syscall.SIGKILL)
 	var active, standby *proc
-	var at line
+	var at proctest.Line
 	require.Eventually(t, func() bool {
 		for _, p := range []*proc{b, c} {
-			if l, ok := p.find("state Healthy "); ok {
+			if l, ok := p.Find("state Healthy "); ok {
 				active, at = p, l
 				return true
 			}
@@ -56,23 +57,23 @@ func TestProcessActiveStandby(t *testing.T) {
 	if active == b {
 		standby = c
 	}
-	takeover := at.at.Sub(killed)
+	takeover := at.At.Sub(killed)
 	t.Logf("takeover after SIGKILL of the active coordinator: %s (TTL %s)", takeover, procTTL)
 	require.Less(t, takeover, procTTL+time.Second)
-	_, ok := standby.find("state Healthy ")
+	_, ok := standby.Find("state Healthy ")
 	require.False(t, ok, "only one process is active")
 
-	terminated := active.signal(syscall.SIGTERM)
+	terminated := active.Signal(syscall.SIGTERM)
 	at = standby.expectState(StateHealthy, testTimeout)
-	takeover = at.at.Sub(terminated)
+	takeover = at.At.Sub(terminated)
 	t.Logf("takeover after SIGTERM of the active coordinator: %s", takeover)
 	require.Less(t, takeover, time.Second)
-	require.NoError(t, active.waitExit(testTimeout), "exit code 0 after SIGTERM")
+	require.NoError(t, active.WaitExit(testTimeout), "exit code 0 after SIGTERM")
 	active.expectState(StateStopped, time.Second)
 
-	standby.signal(syscall.SIGINT)
-	require.NoError(t, standby.waitExit(testTimeout), "exit code 0 after SIGINT")
-	require.Error(t, a.waitExit(testTimeout), "the killed process did not exit cleanly")
+	standby.Signal(syscall.SIGINT)
+	require.NoError(t, standby.WaitExit(testTimeout), "exit code 0 after SIGINT")
+	require.Error(t, a.WaitExit(testTimeout), "the killed process did not exit cleanly")
 }
 
 // TestProcessNodeSIGTERM stops node processes with SIGTERM: watchers see
@@ -103,9 +104,9 @@ func TestProcessNodeSIGTERM(t *testing.T) {
 		go func() {
 			inFlight <- conn.Invoke(ctx, "/coordkit.examples.Echo/Slow", durationpb.New(slow), new(emptypb.Empty))
 		}()
-		n.expect("slow started", testTimeout)
+		n.Expect("slow started", testTimeout)
 
-		sent := n.signal(syscall.SIGTERM)
+		sent := n.Signal(syscall.SIGTERM)
 		ev = nextEvent(t, events)
 		require.Equal(t, session.EventUpdate, ev.Type)
 		require.Equal(t, id, ev.Session.ServerID)
@@ -126,7 +127,7 @@ func TestProcessNodeSIGTERM(t *testing.T) {
 		require.Equal(t, session.EventDel, ev.Type)
 		require.Equal(t, id, ev.Session.ServerID)
 		t.Logf("SIGTERM → Del with a %s call in flight: %s", slow, time.Since(sent))
-		require.NoError(t, n.waitExit(testTimeout), "exit code 0 after SIGTERM")
+		require.NoError(t, n.WaitExit(testTimeout), "exit code 0 after SIGTERM")
 		n.expectState(StateStopped, time.Second)
 	})
 
@@ -137,7 +138,7 @@ func TestProcessNodeSIGTERM(t *testing.T) {
 		require.Equal(t, session.EventAdd, ev.Type)
 		id := ev.Session.ServerID
 
-		sent := n.signal(syscall.SIGTERM)
+		sent := n.Signal(syscall.SIGTERM)
 		for {
 			ev = nextEvent(t, events)
 			require.Equal(t, id, ev.Session.ServerID)
@@ -150,7 +151,7 @@ func TestProcessNodeSIGTERM(t *testing.T) {
 			break
 		}
 		t.Logf("SIGTERM → Del, idle: %s", time.Since(sent))
-		require.NoError(t, n.waitExit(testTimeout), "exit code 0 after SIGTERM")
+		require.NoError(t, n.WaitExit(testTimeout), "exit code 0 after SIGTERM")
 	})
 }
 
@@ -163,17 +164,17 @@ func TestProcessNodeWaitsForCoordinator(t *testing.T) {
 	args := procArgs(m.Endpoint(), "proc/deps")
 	n := startProc(t, dir+"/node", "node", append(args, "-depends", "rootcoord", "-dependency-timeout", "20s")...)
 	n.expectState(StateWaitingDependencies, testTimeout)
-	_, ok := n.find("state Starting ")
+	_, ok := n.Find("state Starting ")
 	require.False(t, ok, "the node waits for its dependency")
 
 	c := startProc(t, dir+"/coordinator", "coordinator", args...)
 	healthy := c.expectState(StateHealthy, testTimeout)
 	ready := n.expectState(StateHealthy, testTimeout)
-	t.Logf("node Healthy %s after the coordinator", ready.at.Sub(healthy.at))
-	require.Less(t, ready.at.Sub(healthy.at), 5*time.Second)
+	t.Logf("node Healthy %s after the coordinator", ready.At.Sub(healthy.At))
+	require.Less(t, ready.At.Sub(healthy.At), 5*time.Second)
 
-	n.signal(syscall.SIGTERM)
-	c.signal(syscall.SIGTERM)
-	require.NoError(t, n.waitExit(testTimeout))
-	require.NoError(t, c.waitExit(testTimeout))
+	n.Signal(syscall.SIGTERM)
+	c.Signal(syscall.SIGTERM)
+	require.NoError(t, n.WaitExit(testTimeout))
+	require.NoError(t, c.WaitExit(testTimeout))
 }

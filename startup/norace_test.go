@@ -1,5 +1,0 @@
-//go:build !race
-
-package startup
-
-const raceEnabled = false
