@@ -10,8 +10,9 @@ FUZZTIME        ?= 10s
 BENCH_COUNT     ?= 6
 BENCH_TIME      ?= 500ms
 LATENCY_RUNS    ?= 100
+PEER_RUNS       ?= 100
 
-.PHONY: bench-go all test fmt-check vet staticcheck mocks-check unit bench latency fuzz tools clean integration soak scale
+.PHONY: bench-go all test fmt-check vet staticcheck mocks-check unit bench bench-peer latency fuzz tools clean integration soak scale
 
 all: test
 
@@ -44,11 +45,13 @@ unit:
 
 ## integration: the scenarios of integration/ with real node processes
 ## under real faults (build tag integration: failover by SIGTERM, SIGKILL
-## and SIGSTOP, rolling restart, exclusive takeover, etcd outage and
-## partition, a black-holed link, bad input in etcd), with its in-process
-## etcd fault tests. Figures are printed per scenario (-v). ETCD=system
-## runs the process scenarios against Debian's etcd (package etcd-server,
-## installed when missing) instead of the embedded one.
+## and SIGSTOP, rolling restart, exclusive takeover, etcd leader loss in a
+## 3-member cluster, etcd outage and partition, a black-holed link, bad
+## input in etcd), with its in-process etcd fault tests (a watcher cut off
+## from etcd through a compaction among them). Figures are printed per
+## scenario (-v). ETCD=system runs the process scenarios (TestProc*)
+## against Debian's etcd (package etcd-server, installed when missing):
+## one process, or three for the leader loss.
 ## INTEGRATION_FLAGS=-race adds the race detector (binaries included).
 integration:
 	@if [ "$(ETCD)" = system ] && ! command -v etcd >/dev/null 2>&1; then \
@@ -63,7 +66,7 @@ integration:
 ## faults (kill -9, SIGTERM, SIGSTOP, etcd link cut, etcd restart) for
 ## SOAK_DURATION (default 5m), with invariant checks after each cycle and a
 ## summary; SOAK_SEED=<seed> replays a schedule, SOAK_NODES sets the
-## number of nodes (default 10).
+## number of nodes (default 50).
 soak:
 	SOAK_DURATION=$(or $(SOAK_DURATION),5m) SOAK_SEED=$(SOAK_SEED) SOAK_NODES=$(SOAK_NODES) \
 		$(GO) test -tags integration -count=1 -v -run '^TestProcSoak$$' -timeout 3h ./integration/
@@ -75,6 +78,14 @@ bench: bench-go latency
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -benchtime $(BENCH_TIME) ./... | tee bench.txt
 	cd integration/bench && $(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -benchtime $(BENCH_TIME) ./... | tee ../../bench-compare.txt
+
+## bench-peer: the client manager side by side with etcd's naming
+## resolver and grpc round_robin (plain and with a retry policy), in
+## integration/bench: same embedded etcd, servers and call load, PEER_RUNS
+## interleaved repetitions (default 100); prints the table of
+## docs/benchmarks.md (p50/p90/p99/max, failed calls, ours ÷ peer).
+bench-peer:
+	cd integration/bench && PEER_RUNS=$(PEER_RUNS) $(GO) test -count=1 -run '^TestPeerTable$$' -v -timeout 30m . | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS$$' -e '^ok '
 
 ## latency: detection and recovery latencies (p50/p90/p99) on embedded etcd.
 latency:

@@ -5,10 +5,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/jonboulle/clockwork"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-
 	"github.com/coordkit/clientmanager/clientmanager/balancer"
 )
 
@@ -209,57 +205,5 @@ func BenchmarkInvokeFastFail(b *testing.B) {
 		if err := m.Invoke(context.Background(), testRole, call); err == nil {
 			b.Fatal("no fast fail")
 		}
-	}
-}
-
-// BenchmarkInvokeOverhead measures what Invoke adds to a call: the same
-// grpc.health.v1 Check on the same in-process service (the Standalone
-// connector, no network), made directly on the connection, through a
-// Client's Conn (identity metadata, node binding), and through Invoke on a
-// role of three nodes (route, breaker, bulkhead, balancer, attempt
-// context and timeout, retry budget, statistics).
-func BenchmarkInvokeOverhead(b *testing.B) {
-	sa := NewStandalone()
-	sa.RegisterService(&healthpb.Health_ServiceDesc, health.NewServer())
-	m, clients := unitManager(b, clockwork.NewRealClock(), 3, nil, ok)
-	for _, c := range clients {
-		conn, err := sa.Dial(context.Background(), c.Session())
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = conn.Close() })
-		c.setConn(conn)
-	}
-	direct := healthpb.NewHealthClient(clients[0].conn())
-	viaConn := healthpb.NewHealthClient(clients[0].Conn())
-	req := &healthpb.HealthCheckRequest{}
-	ctx := context.Background()
-	for _, bc := range []struct {
-		name string
-		call func() error
-	}{
-		{"direct", func() error { _, err := direct.Check(ctx, req); return err }},
-		{"client-conn", func() error { _, err := viaConn.Check(ctx, req); return err }},
-		{"invoke", func() error { return m.Invoke(ctx, testRole, healthCheck) }},
-	} {
-		b.Run(bc.name+"/serial", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := bc.call(); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run(bc.name+"/parallel", func(b *testing.B) {
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if err := bc.call(); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		})
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+
+	ring "github.com/coordkit/clientmanager/internal/window"
 )
 
 // retryBudget is one role's RetryBudget: calls and retries counted in a
@@ -15,45 +17,54 @@ import (
 type retryBudget struct {
 	ratio float64
 	floor float64 // MinPerSecond × Window in seconds
-	width int64   // bucket width, ns
 	clock clockwork.Clock
 	base  time.Time
 
-	epoch atomic.Int64 // bucket number (ns since base / width) of the newest bucket
-	calls [budgetBuckets]atomic.Int64
+	mu   sync.Mutex // moves the ring; guards every bucket's retries
+	ring ring.Ring[budgetBucket, *budgetBucket]
+}
 
-	mu      sync.Mutex
-	retries [budgetBuckets]int64
+// budgetBucket counts one slice of the Window.
+type budgetBucket struct {
+	calls   atomic.Int64
+	retries int64 // under retryBudget.mu
+}
+
+// Reset empties the bucket; under retryBudget.mu.
+func (b *budgetBucket) Reset() {
+	b.calls.Store(0)
+	b.retries = 0
 }
 
 func newRetryBudget(cfg RetryBudget, clock clockwork.Clock) *retryBudget {
 	return &retryBudget{
 		ratio: cfg.Ratio,
 		floor: cfg.MinPerSecond * cfg.Window.Seconds(),
-		width: int64(cfg.Window) / budgetBuckets,
 		clock: clock,
 		base:  clock.Now(),
+		ring:  ring.New[budgetBucket](cfg.Window, budgetBuckets),
 	}
 }
 
-// bucket returns the bucket number of now.
-func (b *retryBudget) bucket() int64 {
-	d := b.clock.Since(b.base)
-	if d < 0 {
-		d = 0
-	}
-	return int64(d) / b.width
+// now returns the time since the budget was made, in ns.
+func (b *retryBudget) now() int64 {
+	return int64(max(b.clock.Since(b.base), 0))
 }
 
-// deposit counts one call.
-func (b *retryBudget) deposit() {
-	e := b.bucket()
-	if e > b.epoch.Load() {
+// deposit counts one call. A call counted concurrently into a bucket being
+// emptied may be lost; the budget is a bound, not a ledger.
+func (b *retryBudget) deposit() { b.depositAt(b.clock.Now()) }
+
+// depositAt is deposit with at, the time on the budget's clock, read by
+// the caller already.
+func (b *retryBudget) depositAt(at time.Time) {
+	if now := int64(max(at.Sub(b.base), 0)); b.ring.Due(now) {
 		b.mu.Lock()
-		b.rotateLocked(e)
+		b.ring.Advance(now, nil)
 		b.mu.Unlock()
 	}
-	b.calls[e%budgetBuckets].Add(1)
+	_, cur := b.ring.Current()
+	cur.calls.Add(1)
 }
 
 // withdraw spends one retry and reports whether the budget allowed it:
@@ -68,36 +79,22 @@ func (b *retryBudget) allows() bool { return b.take(false) }
 
 // take reports whether one more retry fits, and with spend counts it.
 func (b *retryBudget) take(spend bool) bool {
-	e := b.bucket()
+	now := b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.rotateLocked(e)
+	b.ring.Advance(now, nil)
 	var calls, retries int64
-	for i := range budgetBuckets {
-		calls += b.calls[i].Load()
-		retries += b.retries[i]
+	for i := range b.ring.Len() {
+		bk := b.ring.At(i)
+		calls += bk.calls.Load()
+		retries += bk.retries
 	}
 	if float64(retries+1) > b.ratio*float64(calls)+b.floor {
 		return false
 	}
 	if spend {
-		b.retries[e%budgetBuckets]++
+		_, cur := b.ring.Current()
+		cur.retries++
 	}
 	return true
-}
-
-// rotateLocked makes bucket e the newest, emptying the buckets that fall
-// out of the window on the way. A call counted concurrently into a bucket
-// being emptied may be lost; the budget is a bound, not a ledger.
-func (b *retryBudget) rotateLocked(e int64) {
-	old := b.epoch.Load()
-	if e <= old {
-		return
-	}
-	steps := min(e-old, budgetBuckets)
-	for i := e - steps + 1; i <= e; i++ {
-		b.calls[i%budgetBuckets].Store(0)
-		b.retries[i%budgetBuckets] = 0
-	}
-	b.epoch.Store(e)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coordkit/clientmanager/clientmanager/balancer"
 	"github.com/coordkit/clientmanager/clientmanager/breaker"
+	"github.com/coordkit/clientmanager/identity"
 )
 
 // minAttemptTimeout is the least time an attempt's share of the caller's
@@ -25,7 +26,7 @@ const minAttemptTimeout = 100 * time.Millisecond
 // does not serve (yet, or any more): startup.ErrorDomain and
 // startup.ReasonNotServing, which this package may not import.
 const (
-	gateErrorDomain = "clientmanager.coordkit.dev"
+	gateErrorDomain = identity.ErrorDomain
 	gateNotServing  = "NOT_SERVING"
 )
 
@@ -96,8 +97,11 @@ func (r *attemptResult) retryable(idempotent bool) bool {
 
 // attempt makes one attempt on c, admitted with adm, within b, and
 // records what it says about the node with the balancer, the breaker and
-// the node's statistics. single says fn makes exactly one call.
-func (m *Manager) attempt(ctx context.Context, c *Client, adm admission, fn callFunc, b bounds, single bool) attemptResult {
+// the node's statistics. single says fn makes exactly one call; its calls
+// carry requestID. The attempt's latency counts from start, or from now
+// when start is zero (the first attempt's is the call's start: its route
+// and admission, a few hundred ns, count too).
+func (m *Manager) attempt(ctx context.Context, c *Client, adm admission, fn callFunc, b bounds, single bool, requestID string, start time.Time) attemptResult {
 	if refused := c.refusal(); refused != nil {
 		adm.done(c, breaker.Excluded)
 		return attemptResult{err: refused, outcome: breaker.Excluded, unsent: true, elsewhere: true}
@@ -106,26 +110,30 @@ func (m *Manager) attempt(ctx context.Context, c *Client, adm admission, fn call
 	if c.bal != nil {
 		bc = c.bal.Start(c.id)
 	}
-	start := m.clock.Now()
+	if start.IsZero() {
+		start = m.clock.Now()
+	}
 	var ch *charge
 	if b.charge > 0 {
 		ch = &charge{}
 		t := m.clock.AfterFunc(b.charge, func() { ch.fire(m, c, adm, b.charge) })
 		defer t.Stop()
 	}
-	actx, cancel := withTimeout(ctx, m.clock, b.timeout)
-	defer cancel()
-	bctx, release := c.bind(actx)
-	a := newAttemptCtx(bctx, c)
+	a := newAttemptCtx(ctx, c, requestID)
 	a.single = single
+	if dl, ok := ctx.Deadline(); !ok || m.clock.Until(dl) > b.timeout {
+		// The attempt ends before the caller's deadline: a deadline of
+		// its own. Otherwise the caller's deadline is the attempt's.
+		a.setTimeout(m.clock, start, b.timeout)
+		defer a.end()
+	}
 	err := fn(a, c)
-	left := gone(bctx) // the node left while the call ran
-	err = c.outcome(bctx, err)
-	release()
+	err, cut := c.outcome(a, err)
+	left := cut || a.left.Load() // the node left while the call ran
 	latency := m.clock.Since(start)
 	charged := ch != nil && !ch.state.CompareAndSwap(chargeRunning, chargeEnded)
 
-	r := m.judge(ctx, actx, c, a, err, left)
+	r := m.judge(ctx, a, c, a, err, left)
 	switch {
 	case charged:
 		adm.permit.Release() // the breaker has the failure already
@@ -150,7 +158,7 @@ func (m *Manager) attempt(ctx context.Context, c *Client, adm admission, fn call
 // its node left, or it has no connection; nil when it can.
 func (c *Client) refusal() error {
 	switch {
-	case c.life.Err() != nil:
+	case c.isGone():
 		return nodeErr(c.id, ErrNodeGone)
 	case c.conn() == nil:
 		return nodeErr(c.id, ErrServiceUnavailable)
@@ -177,7 +185,7 @@ func (m *Manager) judge(ctx, actx context.Context, c *Client, a *attemptCtx, err
 		// rejected the call's identity (see Client.outcome).
 		r.outcome, r.elsewhere = breaker.Excluded, true
 		r.unsent = !left && concerns(err, c)
-	case IsIdentityMismatch(err):
+	case identity.IsMismatch(err):
 		c.reject()
 		r.outcome, r.elsewhere, r.unsent = breaker.Excluded, true, true
 	case notServing(err):

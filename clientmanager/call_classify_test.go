@@ -62,7 +62,7 @@ func TestRetryBudgetIsSpentOnlyOnRetriesMade(t *testing.T) {
 	m, _ := unitManager(t, clockwork.NewRealClock(), 1, func(c *Config) {
 		noBreaker(c)
 		c.RetryBudget = RetryBudget{Ratio: 0, MinPerSecond: 0.1, Window: 10 * time.Second} // one retry per window
-		c.CallBackoff.InitialBackoff, c.CallBackoff.Jitter = 100*time.Millisecond, 0
+		c.CallBackoff.Initial, c.CallBackoff.Jitter = 100*time.Millisecond, 0
 	}, func(context.Context, int64) error {
 		attempts.Add(1)
 		return status.Error(codes.Unavailable, "down")

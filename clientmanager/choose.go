@@ -11,18 +11,22 @@ import (
 // tried before, without asking its breaker or bulkhead; nil when there is
 // none.
 func (m *Manager) peek(tg target, t *tries) (*Client, bool) {
-	if err := m.replan(tg, t); err != nil {
+	if err := m.loadRoute(tg, t); err != nil {
 		return nil, false
 	}
-	return m.pick(tg, t, true)
+	return m.candidate(tg, t, true)
 }
 
-// replan loads the current snapshot of the role and plans the route on it.
-func (m *Manager) replan(tg target, t *tries) error {
+// loadRoute loads the current snapshot of the role and plans the route on it.
+func (m *Manager) loadRoute(tg target, t *tries) error {
 	if tg.node != 0 {
 		return nil
 	}
-	v := m.reg.load().roles[tg.role]
+	v := tg.view
+	if v == nil || t.planned {
+		v = m.reg.load().roles[tg.role] // a later plan: the current snapshot
+	}
+	t.planned = true
 	if v == nil || len(v.ids) == 0 {
 		t.view, t.plan = nil, nil
 		if v != nil && v.unavailable != nil {
@@ -39,10 +43,10 @@ func (m *Manager) replan(tg target, t *tries) error {
 	return nil
 }
 
-// pick returns the next node for tg: one not tried yet, or else one tried
+// candidate returns the next node for tg: one not tried yet, or else one tried
 // before (same), or nil. With peek it takes no turn of the balancer, so the
-// pick that follows returns the same node instead of skipping it.
-func (m *Manager) pick(tg target, t *tries, peek bool) (c *Client, same bool) {
+// candidate that follows returns the same node instead of skipping it.
+func (m *Manager) candidate(tg target, t *tries, peek bool) (c *Client, same bool) {
 	if tg.node != 0 {
 		c := m.reg.load().nodes[tg.node]
 		if c == nil || t.skip(tg.node) {
@@ -56,7 +60,7 @@ func (m *Manager) pick(tg target, t *tries, peek bool) (c *Client, same bool) {
 	}
 	var exclude func(int64) bool
 	if !t.pristine() {
-		exclude = t.skipTried
+		exclude = t.copied().skipTried
 	}
 	if id, ok := selectNode(v.bal, peek, v.ids, exclude); ok {
 		return v.client(id), false
@@ -64,7 +68,7 @@ func (m *Manager) pick(tg target, t *tries, peek bool) (c *Client, same bool) {
 	if len(t.ids) == 0 {
 		return nil, false
 	}
-	if id, ok := selectNode(v.bal, peek, v.ids, t.skip); ok {
+	if id, ok := selectNode(v.bal, peek, v.ids, t.copied().skip); ok {
 		return v.client(id), true
 	}
 	return nil, false
@@ -78,20 +82,20 @@ func selectNode(b balancer.Balancer, peek bool, ids []int64, exclude func(int64)
 	return b.Pick(ids, exclude)
 }
 
-// choose picks the node of the next attempt and has its breaker and
+// admitNext picks the node of the next attempt and has its breaker and
 // bulkhead admit the call. It asks every candidate in turn without
 // waiting; a node that turns the call away is skipped for the rest of the
 // call, and another is picked. When every one turned it away and some
 // only because all their slots were taken, the call queues at the one of
 // those with the shortest queue, at most once per call: one overloaded
 // call waits one bulkhead's MaxWait, not one per node.
-func (m *Manager) choose(ctx context.Context, tg target, t *tries) (*Client, admission, error) {
-	if err := m.replan(tg, t); err != nil {
+func (m *Manager) admitNext(ctx context.Context, tg target, t *tries) (*Client, admission, error) {
+	if err := m.loadRoute(tg, t); err != nil {
 		return nil, admission{}, err
 	}
 	t.busy = t.busy[:0]
 	for {
-		c, _ := m.pick(tg, t, false)
+		c, _ := m.candidate(tg, t, false)
 		if c == nil {
 			break
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/coordkit/clientmanager/clientmanager/balancer"
 	"github.com/coordkit/clientmanager/clientmanager/breaker"
 	"github.com/coordkit/clientmanager/clientmanager/bulkhead"
+	"github.com/coordkit/clientmanager/identity"
 	"github.com/coordkit/clientmanager/session"
 )
 
@@ -24,9 +25,12 @@ type Client struct {
 	id   int64
 	role string
 	sess atomic.Pointer[session.Session]
-	raw  atomic.Pointer[rawConn]
-	bal  balancer.Balancer // the role's; nil for a test client
-	node nodeState         // guarded by the registry's mutex
+	// target is sess's identity as calls carry it, computed once per
+	// record (storeSession), not per call.
+	target atomic.Pointer[identity.Target]
+	raw    atomic.Pointer[rawConn]
+	bal    balancer.Balancer // the role's; nil for a test client
+	node   nodeConn          // guarded by the registry's mutex
 
 	// The node's resilience; nil for a test client (NewClientForTest),
 	// which is never in the registry.
@@ -36,11 +40,15 @@ type Client struct {
 	pool   *connPool // nil unless PoolSize > 1
 	health nodeHealth
 
-	// life ends, with cause ErrNodeGone, when the node leaves: every call
-	// in flight on the Client is cancelled.
-	life  context.Context
-	kill  context.CancelCauseFunc
-	calls callTracker
+	// gone is set when the node leaves (kill): the Client takes no call
+	// any more, and a call that fails because its connection was closed
+	// under it (how the connector ends the node's unary calls in flight)
+	// fails with ErrNodeGone. life ends at the same moment, with cause
+	// ErrNodeGone, and ends the node's streams.
+	gone     atomic.Bool
+	life     context.Context
+	killLife context.CancelCauseFunc
+	calls    callTracker
 
 	// onReject tells the node's connector that the server rejected the
 	// Client's identity; nil for a test client.
@@ -53,9 +61,8 @@ type rawConn struct{ grpc.ClientConnInterface }
 
 func newClient(s session.Session, bal balancer.Balancer) *Client {
 	c := &Client{id: s.ServerID, role: s.ServerName, bal: bal}
-	c.sess.Store(&s)
-	c.life, c.kill = context.WithCancelCause(context.Background())
-	c.calls.idle = make(chan struct{}, 1)
+	c.storeSession(s)
+	c.life, c.killLife = context.WithCancelCause(context.Background())
 	return c
 }
 
@@ -82,9 +89,11 @@ func (c *Client) Session() session.Session { return *c.sess.Load() }
 
 // Conn returns the connection to the node. Every call made through it
 // carries the node's ServerID, Incarnation and current LeaseID (see
-// OutgoingIdentity), and is cancelled with ErrNodeGone when the node
-// leaves. Calls made before the node is connected, or after it left, fail
-// with codes.Unavailable. With Config.PoolSize > 1 calls go round robin
+// identity.Target), and the request ID of its context when it has one
+// (identity.RequestIDFrom; a call of Invoke or RoleConn always has one).
+// A call in flight when the node leaves fails with ErrNodeGone: the
+// node's connection is closed. Calls made before the node is connected,
+// or after it left, fail with codes.Unavailable. With Config.PoolSize > 1 calls go round robin
 // over the node's connections. Calls go out as they are: the breaker,
 // bulkhead and retries apply to calls made under Invoke, not to the
 // connection. A call counts as in flight (NodeStatus.InFlight, the drain
@@ -93,6 +102,24 @@ func (c *Client) Session() session.Session { return *c.sess.Load() }
 // response received (CloseAndRecv, or RecvMsg returning an error), an
 // error from SendMsg or Header, or its context ended.
 func (c *Client) Conn() grpc.ClientConnInterface { return (*clientConn)(c) }
+
+// storeSession records s, a record of the Client's process, and its
+// identity.
+func (c *Client) storeSession(s session.Session) {
+	c.target.Store(identity.NewTarget(s))
+	c.sess.Store(&s)
+}
+
+// kill marks the Client gone, with cause the reason: it takes no call any
+// more and its streams end. Its connector then closes its connection,
+// which ends its unary calls in flight (see Client.outcome).
+func (c *Client) kill(cause error) {
+	c.gone.Store(true)
+	c.killLife(cause)
+}
+
+// isGone reports whether the node left.
+func (c *Client) isGone() bool { return c.gone.Load() }
 
 func (c *Client) setConn(conn grpc.ClientConnInterface) {
 	if conn == nil {
@@ -118,8 +145,9 @@ func (c *Client) reject() {
 }
 
 // bind returns a child of parent that is also cancelled, with the cause
-// ErrNodeGone, when the node leaves; release must be called when the call
-// ends.
+// ErrNodeGone, when the node leaves; release must be called when the
+// stream ends. Unary calls are not bound: closing the connection ends
+// them.
 func (c *Client) bind(parent context.Context) (ctx context.Context, release func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	stop := context.AfterFunc(c.life, func() { cancel(context.Cause(c.life)) })
@@ -129,28 +157,13 @@ func (c *Client) bind(parent context.Context) (ctx context.Context, release func
 	}
 }
 
-// gone reports whether ctx, made by bind, ended because the node left.
-func gone(ctx context.Context) bool {
-	return ctx.Err() != nil && context.Cause(ctx) == ErrNodeGone
-}
-
-// callTracker counts the calls in flight on a Client so that its
-// connection is closed only once they have returned.
+// callTracker counts the calls in flight on a Client (NodeStatus.InFlight).
 type callTracker struct {
-	n        atomic.Int64
-	draining atomic.Bool
-	idle     chan struct{} // capacity 1: n reached zero while draining
+	n atomic.Int64
 }
 
 func (t *callTracker) begin() { t.n.Add(1) }
 
-func (t *callTracker) end() {
-	if t.n.Add(-1) == 0 && t.draining.Load() {
-		select {
-		case t.idle <- struct{}{}:
-		default:
-		}
-	}
-}
+func (t *callTracker) end() { t.n.Add(-1) }
 
 func (t *callTracker) inFlight() int64 { return t.n.Load() }

@@ -7,16 +7,21 @@ import (
 
 	"github.com/cockroachdb/errors"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/coordkit/clientmanager/identity"
 )
 
-// clientConn is what Client.Conn returns: it adds the target's identity to
-// every call, cancels the call when the node leaves, and counts it so that
-// the connection is drained before it is closed. With PoolSize > 1 it
+// clientConn is what Client.Conn returns: it adds the target's identity
+// (computed once per session record) and the request ID to every call,
+// and counts it so that Status shows it in flight. With PoolSize > 1 it
 // spreads calls over the node's pooled connections. A unary call made
 // under an Invoke attempt captures its trailer, so that the server's
-// retry pushback reaches Invoke.
+// retry pushback reaches Invoke. A unary call is not bound to the node's
+// life: when the node leaves its connector closes the connection, which
+// ends the call, and the call's error becomes ErrNodeGone (outcome).
 type clientConn Client
 
 var _ grpc.ClientConnInterface = (*clientConn)(nil)
@@ -32,23 +37,23 @@ func (cc *clientConn) Invoke(ctx context.Context, method string, args, reply any
 	}
 	defer pc.end()
 	a := attemptOf(ctx)
-	bctx := ctx
-	if a == nil || a.client != c { // an Invoke attempt on c is bound already
-		var release func()
-		bctx, release = c.bind(ctx)
-		defer release()
+	if a == nil {
+		err = raw.Invoke(c.target.Load().Outgoing(ctx, identity.RequestIDFrom(ctx)), method, args, reply, opts...)
+		err, _ = c.outcome(ctx, err)
+		return err
 	}
-	var trailer *metadata.MD
-	if a != nil {
-		a.begin()
-		trailer = new(metadata.MD)
-		opts = append(opts[:len(opts):len(opts)], grpc.Trailer(trailer))
+	a.begin()
+	trailer, opts := a.captureTrailer(opts)
+	err = raw.Invoke(c.target.Load().Outgoing(ctx, a.requestID), method, args, reply, opts...)
+	if err == nil {
+		return nil
 	}
-	err = raw.Invoke(OutgoingIdentity(bctx, c.Session()), method, args, reply, opts...)
-	if err != nil && a != nil {
-		a.notePushback(*trailer)
+	a.notePushback(*trailer)
+	err, cut := c.outcome(ctx, err)
+	if cut && a.client == c {
+		a.left.Store(true)
 	}
-	return c.outcome(bctx, err)
+	return err
 }
 
 // NewStream implements grpc.ClientConnInterface. The stream counts as in
@@ -63,13 +68,17 @@ func (cc *clientConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, meth
 		c.calls.end()
 		return nil, err
 	}
+	rid := ""
 	if a := attemptOf(ctx); a != nil {
 		a.begin() // its trailer is not captured: the attempt's calls are not all known unsent
+		rid = a.requestID
+	} else {
+		rid = identity.RequestIDFrom(ctx)
 	}
 	bctx, release := c.bind(ctx)
-	s, err := raw.NewStream(OutgoingIdentity(bctx, c.Session()), desc, method, opts...)
+	s, err := raw.NewStream(c.target.Load().Outgoing(bctx, rid), desc, method, opts...)
 	if err != nil {
-		err = c.outcome(bctx, err)
+		err, _ = c.outcome(bctx, err)
 		release()
 		pc.end()
 		c.calls.end()
@@ -90,7 +99,7 @@ func (cc *clientConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, meth
 // ready returns the raw connection of the next call, and the pooled
 // connection it counts on (nil for the first), or why no call can be made.
 func (c *Client) ready() (grpc.ClientConnInterface, *pooledConn, error) {
-	if c.life.Err() != nil {
+	if c.isGone() {
 		return nil, nil, nodeErr(c.id, ErrNodeGone)
 	}
 	raw := c.conn()
@@ -104,20 +113,39 @@ func (c *Client) ready() (grpc.ClientConnInterface, *pooledConn, error) {
 	return raw, nil, nil
 }
 
-// outcome maps the error of a call made with ctx (from bind): a call
-// cancelled because the node left returns ErrNodeGone, and a rejected
+// outcome maps the error of a call made with ctx: a call cut short
+// because the node left (cut) returns ErrNodeGone, and a rejected
 // identity marks the Client gone and returns ErrNodeGone too.
-func (c *Client) outcome(ctx context.Context, err error) error {
+func (c *Client) outcome(ctx context.Context, err error) (_ error, cut bool) {
 	switch {
 	case err == nil || err == io.EOF || errors.Is(err, ErrNodeGone):
-		return err
-	case gone(ctx):
-		return nodeErr(c.id, ErrNodeGone)
-	case IsIdentityMismatch(err):
+		return err, false
+	case c.cutShort(ctx, err):
+		return nodeErr(c.id, ErrNodeGone), true
+	case identity.IsMismatch(err):
 		c.reject()
-		return nodeErr(c.id, errors.Wrapf(ErrNodeGone, "identity rejected: %s", status.Convert(err).Message()))
+		return nodeErr(c.id, errors.Wrapf(ErrNodeGone, "identity rejected: %s", status.Convert(err).Message())), false
 	}
-	return err
+	return err, false
+}
+
+// cutShort reports whether err, the error of a call made with ctx, is
+// that of a call ended because the node left: the node is gone, and the
+// call ended as one does when its connection is closed under it
+// (Canceled or Unavailable), or ctx was bound to the node's life (bind)
+// and ended with it — not because ctx ended by the caller's hand.
+func (c *Client) cutShort(ctx context.Context, err error) bool {
+	if !c.isGone() {
+		return false
+	}
+	if ctx.Err() != nil {
+		return context.Cause(ctx) == ErrNodeGone
+	}
+	switch status.Code(err) {
+	case codes.Canceled, codes.Unavailable:
+		return !notServing(err) // the server's own answer, not the closing
+	}
+	return false
 }
 
 // clientStream releases the stream's bookkeeping (the call counted in
@@ -163,7 +191,7 @@ func (s *clientStream) finish() {
 func (s *clientStream) RecvMsg(m any) error {
 	err := s.ClientStream.RecvMsg(m)
 	if err != nil || !s.serverStreams {
-		err = s.c.outcome(s.ctx, err)
+		err, _ = s.c.outcome(s.ctx, err)
 		s.end()
 	}
 	return err
@@ -175,7 +203,7 @@ func (s *clientStream) SendMsg(m any) error {
 	if err == nil || err == io.EOF {
 		return err
 	}
-	err = s.c.outcome(s.ctx, err)
+	err, _ = s.c.outcome(s.ctx, err)
 	s.end()
 	return err
 }
@@ -184,7 +212,7 @@ func (s *clientStream) SendMsg(m any) error {
 func (s *clientStream) Header() (metadata.MD, error) {
 	md, err := s.ClientStream.Header()
 	if err != nil {
-		err = s.c.outcome(s.ctx, err)
+		err, _ = s.c.outcome(s.ctx, err)
 		s.end()
 	}
 	return md, err

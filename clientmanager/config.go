@@ -1,6 +1,7 @@
 package clientmanager
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/Masterminds/semver/v3"
@@ -10,15 +11,16 @@ import (
 	"github.com/coordkit/clientmanager/clientmanager/breaker"
 	"github.com/coordkit/clientmanager/clientmanager/bulkhead"
 	"github.com/coordkit/clientmanager/retry"
+	"github.com/coordkit/clientmanager/security"
 	"github.com/coordkit/clientmanager/session"
 )
 
 // Config says where sessions live, how nodes are dialed and how calls are
 // retried. Start from DefaultConfig; New calls Validate.
 type Config struct {
-	// Session says where sessions live in etcd. Default
+	// SessionConfig says where sessions live in etcd. Default
 	// session.DefaultConfig().
-	Session session.Config
+	SessionConfig session.Config
 	// DialAttempts is how many times a node is dialed before it is marked
 	// unreachable. Default 3. Must be ≥ 1.
 	DialAttempts int
@@ -26,10 +28,10 @@ type Config struct {
 	// dial slot until the connection is READY, whether or not it still
 	// holds the slot (see DialSlotTimeout). Default 30 s. Must be > 0.
 	DialTimeout time.Duration
-	// DialBackoff paces the dial attempts of a node. Its Attempts and
-	// PerAttemptTimeout are ignored (DialAttempts and DialTimeout rule).
-	// Default 100 ms × 1.6 up to 3 s, full jitter.
-	DialBackoff retry.Policy
+	// DialBackoff paces the dial attempts of a node (DialAttempts of them,
+	// each bounded by DialTimeout). Default 100 ms × 1.6 up to 3 s, full
+	// jitter.
+	DialBackoff retry.Backoff
 	// MaxParallelDials bounds the connections being opened at once, over
 	// every role: a dial attempt starts once it holds one of these slots,
 	// and holds it until its connection is open — with the default
@@ -57,10 +59,9 @@ type Config struct {
 	// 100 ms), so a retry still fits; see Invoke. Default 10 s. Must be > 0.
 	CallTimeout time.Duration
 	// CallBackoff paces the attempts of Invoke on the same node; failing
-	// over to another node is immediate. Its Attempts and
-	// PerAttemptTimeout are ignored. Default 100 ms × 1.6 up to 3 s, full
-	// jitter.
-	CallBackoff retry.Policy
+	// over to another node is immediate. Default 100 ms × 1.6 up to 3 s,
+	// full jitter.
+	CallBackoff retry.Backoff
 	// ConnectBackoffMax caps the reconnect backoff of a connection (base
 	// 100 ms, multiplier 1.6, jitter 0.2). Default 3 s. Must be ≥ 100 ms.
 	ConnectBackoffMax time.Duration
@@ -74,9 +75,11 @@ type Config struct {
 	// server's health service (service name ""), so a node whose server
 	// says NOT_SERVING is suspect. Default true.
 	SuspectOnHealth bool
-	// DrainTimeout is how long the connection of a removed node waits for
-	// the calls in flight on it (already cancelled) to return before it is
-	// closed. Default 10 s. Zero closes it at once. Must be ≥ 0.
+	// DrainTimeout is ignored: the connection of a removed node is closed
+	// at once, which is what ends the calls in flight on it (they fail
+	// with ErrNodeGone). Default 10 s. Must be ≥ 0.
+	//
+	// Deprecated: nothing waits for a removed node's calls any more.
 	DrainTimeout time.Duration
 	// Balancer selects the balancing policy of each role. Default
 	// balancer.DefaultConfig() (power of two choices).
@@ -85,8 +88,25 @@ type Config struct {
 	// session.WatchConfig.VersionRange); nodes outside it are not seen.
 	// Default nil: every version of every role.
 	VersionRange map[string]string
+	// TLS, when set, makes the default dialer use mutual TLS: it presents
+	// TLS's certificate and dials a node of role R with the authority
+	// security.Authority(cluster, R), accepting it only if its
+	// certificate names R (see config_security.go). It replaces the
+	// credentials of WithTransportCredentials. Default nil: those
+	// credentials (plaintext unless set).
+	TLS *security.TLS
+	// AllowedNetworks, when not empty, are the networks session addresses
+	// may be in, so a record written by whoever can write to etcd cannot
+	// send the manager's connections elsewhere: a record whose address is
+	// an IP outside them (or not host:port) is skipped before dialing —
+	// never listed, never online — logged and counted
+	// (clientmanager_sessions_rejected_total); a host name is resolved by
+	// the default dialer, which refuses to connect to any resolved
+	// address outside them (the node is then never online; its Status
+	// says why). Default none: any address.
+	AllowedNetworks []netip.Prefix
 
-	// The per-node resilience of Invoke: see resilience in the package doc.
+	// The per-node resilience of Invoke: see the steps on Invoke.
 
 	// Breaker configures the circuit breaker of every node. Default
 	// breaker.DefaultConfig(): open on 5 failures in a row or 50 % of at
@@ -120,8 +140,7 @@ type Config struct {
 	// IdleTimeout closes a pooled connection other than the first that
 	// carried no call for this long (checked every IdleTimeout/2); it is
 	// dialed again on its next use. Every connection of a node, the first
-	// included, is closed when the node leaves, after DrainTimeout at
-	// most. Default 10 min. Zero never closes them for idleness. Must be
+	// included, is closed when the node leaves. Default 10 min. Zero never closes them for idleness. Must be
 	// ≥ 0. Only used when PoolSize > 1.
 	IdleTimeout time.Duration
 	// UnhealthyAfter is how long a node's breaker may stay out of the
@@ -139,16 +158,16 @@ type Config struct {
 // DefaultConfig returns the defaults documented on each field.
 func DefaultConfig() Config {
 	return Config{
-		Session:           session.DefaultConfig(),
+		SessionConfig:     session.DefaultConfig(),
 		DialAttempts:      3,
 		DialTimeout:       30 * time.Second,
-		DialBackoff:       retry.DefaultPolicy(),
+		DialBackoff:       retry.DefaultBackoff(),
 		MaxParallelDials:  64,
 		DialSlotTimeout:   time.Second,
 		ReprobeInterval:   30 * time.Second,
 		CallAttempts:      3,
 		CallTimeout:       10 * time.Second,
-		CallBackoff:       retry.DefaultPolicy(),
+		CallBackoff:       retry.DefaultBackoff(),
 		ConnectBackoffMax: 3 * time.Second,
 		KeepaliveTime:     10 * time.Second,
 		KeepaliveTimeout:  20 * time.Second,
@@ -177,7 +196,7 @@ const minKeepaliveTime = 10 * time.Second
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, errors.Newf(format, args...)) }
-	if err := c.Session.Validate(); err != nil {
+	if err := c.SessionConfig.Validate(); err != nil {
 		errs = append(errs, errors.Wrap(err, "Session"))
 	}
 	if c.DialAttempts < 1 {
@@ -228,6 +247,7 @@ func (c Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.validateResilience()...)
+	errs = append(errs, c.validateSecurity()...)
 	return joinConfigErrors(errs)
 }
 

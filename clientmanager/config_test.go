@@ -18,7 +18,7 @@ func TestConfigValidate(t *testing.T) {
 		field string
 		edit  func(*Config)
 	}{
-		{"Session", func(c *Config) { c.Session.RootPath = "" }},
+		{"Session", func(c *Config) { c.SessionConfig.RootPath = "" }},
 		{"DialAttempts", func(c *Config) { c.DialAttempts = 0 }},
 		{"DialTimeout", func(c *Config) { c.DialTimeout = 0 }},
 		{"DialBackoff", func(c *Config) { c.DialBackoff.Multiplier = 0.5 }},
@@ -26,7 +26,7 @@ func TestConfigValidate(t *testing.T) {
 		{"ReprobeInterval", func(c *Config) { c.ReprobeInterval = -time.Second }},
 		{"CallAttempts", func(c *Config) { c.CallAttempts = 0 }},
 		{"CallTimeout", func(c *Config) { c.CallTimeout = 0 }},
-		{"CallBackoff", func(c *Config) { c.CallBackoff.InitialBackoff = 0 }},
+		{"CallBackoff", func(c *Config) { c.CallBackoff.Initial = 0 }},
 		{"ConnectBackoffMax", func(c *Config) { c.ConnectBackoffMax = time.Millisecond }},
 		{"KeepaliveTime", func(c *Config) { c.KeepaliveTime = time.Second }},
 		{"KeepaliveTimeout", func(c *Config) { c.KeepaliveTimeout = 0 }},
@@ -83,9 +83,9 @@ func TestDefaultConfigMatchesTheDocs(t *testing.T) {
 	require.True(t, c.SuspectOnHealth)
 	require.Equal(t, 10*time.Second, c.DrainTimeout)
 	require.Equal(t, balancer.PolicyPowerOfTwo, c.Balancer.Policy)
-	require.Equal(t, 100*time.Millisecond, c.DialBackoff.InitialBackoff)
+	require.Equal(t, 100*time.Millisecond, c.DialBackoff.Initial)
 	require.Equal(t, 1.6, c.DialBackoff.Multiplier)
-	require.Equal(t, 3*time.Second, c.DialBackoff.MaxBackoff)
+	require.Equal(t, 3*time.Second, c.DialBackoff.Max)
 
 	require.Equal(t, breaker.DefaultConfig().ConsecutiveFailures, c.Breaker.ConsecutiveFailures)
 	require.Equal(t, breaker.DefaultConfig().BreakDuration, c.Breaker.BreakDuration)

@@ -10,8 +10,11 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+
+	"github.com/coordkit/clientmanager/identity"
 )
 
 // serving is what the server at the other end of a connection says about
@@ -41,6 +44,14 @@ var errNotServing = errors.New("not serving")
 // before it closes the connection, and restarts its stream whenever the
 // connection leaves READY: a stream left open on a transport the server
 // is draining would hold up the server's GracefulStop.
+//
+// The stream carries the node's identity, which the server's identity
+// check (identity.StreamServerInterceptor) checks before the health
+// service answers: the first answer of a stream on a transport is also
+// the identity check of that transport, and no separate probe is made
+// (see connector.verify). Each stream belongs to a generation, the count
+// of restarts when it opened; an answer of an earlier generation — a
+// stream of a transport that is gone, answering late — is ignored.
 type healthWatch struct {
 	cn   *connector
 	conn Conn
@@ -49,12 +60,13 @@ type healthWatch struct {
 	done   chan struct{}
 
 	mu       sync.Mutex
-	state    serving
+	state    serving            // the current generation's answer
 	cause    error              // why servingNo
 	dirty    bool               // changed since the connector last read it
+	ended    bool               // run returned: no watch holds the channel active
 	wakeUp   context.CancelFunc // ends the connector's current wait
 	endOpen  context.CancelFunc // ends the current stream; nil between streams
-	restarts int                // restart calls, for a stream to tell its end
+	restarts int                // restart calls: the current generation
 }
 
 // watchHealth starts watching conn's health, or returns nil when
@@ -82,16 +94,21 @@ func (h *healthWatch) stop() {
 	<-h.done
 }
 
-// read returns the current answer and why it is not serving, and clears
-// the change flag. A nil watch is always serving.
-func (h *healthWatch) read() (serving, error) {
+// read returns the current generation's answer and why it is not
+// serving, and clears the change flag. probe reports that the watch does
+// not check the identity of the connection's transports — it is nil
+// (always serving) or ended (the server has no health service) — so the
+// connector must (connector.verify); otherwise an answer other than
+// servingUnknown came from a stream that passed the identity check on the
+// current transport.
+func (h *healthWatch) read() (st serving, cause error, probe bool) {
 	if h == nil {
-		return servingYes, nil
+		return servingYes, nil, true
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.dirty = false
-	return h.state, h.cause
+	return h.state, h.cause, h.ended
 }
 
 // waitContext returns a child of parent that also ends when the health
@@ -111,8 +128,9 @@ func (h *healthWatch) waitContext(parent context.Context) (context.Context, cont
 }
 
 // restart ends the current stream, open or opening, and forgets its
-// answer: the connection left READY, and the next stream must run on its
-// next transport.
+// answer at once: the connection left READY, and only a stream of the new
+// generation, on its next transport, answers for it. An ended watch keeps
+// its answer (servingYes: no health service) for the connection's life.
 func (h *healthWatch) restart() {
 	if h == nil {
 		return
@@ -121,15 +139,50 @@ func (h *healthWatch) restart() {
 	end := h.endOpen
 	h.endOpen = nil
 	h.restarts++
+	if !h.ended {
+		h.state, h.cause = servingUnknown, nil
+	}
 	h.mu.Unlock()
 	if end != nil {
 		end()
 	}
 }
 
-func (h *healthWatch) set(st serving, cause error) {
+// keepsActive reports whether the watch holds a call on the channel, open
+// or waiting for the connection (between two failed streams, for at most
+// DialBackoff's wait, it holds none): grpc's idleness, which counts calls
+// and waits minutes, cannot make such a channel IDLE, so a READY channel
+// that goes IDLE lost its transport. A nil watch holds nothing.
+func (h *healthWatch) keepsActive() bool {
+	if h == nil {
+		return false
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return !h.ended
+}
+
+// end records that run returned for good, with st as the answer for the
+// connection's life.
+func (h *healthWatch) end(st serving) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ended = true
+	h.setLocked(st, nil)
+}
+
+// set records the answer of a stream of generation gen, unless a restart
+// made it stale.
+func (h *healthWatch) set(gen int, st serving, cause error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if gen != h.restarts {
+		return
+	}
+	h.setLocked(st, cause)
+}
+
+func (h *healthWatch) setLocked(st serving, cause error) {
 	if st == h.state && errorText(cause) == errorText(h.cause) {
 		return
 	}
@@ -143,35 +196,49 @@ func (h *healthWatch) set(st serving, cause error) {
 // connection to be READY; a broken stream is opened again, at once after
 // it answered, after a backoff (DialBackoff's shape) when it did not.
 // A server without the health service (Unimplemented) counts as serving
-// for the connection's life; one that rejects the node's identity rejects
-// the Client.
+// for the connection's life (the connector then checks each transport's
+// identity itself); one that rejects the node's identity rejects the
+// Client.
 func (h *healthWatch) run(ctx context.Context) {
 	failures := 0
 	for ctx.Err() == nil {
-		answered, restarted, err := h.stream(ctx)
+		gen, answered, restarted, err := h.stream(ctx)
 		switch {
 		case ctx.Err() != nil:
 			return
 		case restarted:
-			h.set(servingUnknown, nil)
+			// restart forgot the answer already.
 			failures = 0
 			continue
 		case status.Code(err) == codes.Unimplemented:
-			h.set(servingYes, nil)
+			h.end(servingYes)
 			return
-		case IsIdentityMismatch(err):
+		case identity.IsMismatch(err):
 			h.cn.log.Info("the server at the address is another process", zap.String("cause", err.Error()))
 			h.cn.c.reject()
+			h.end(servingUnknown)
 			return
+		case h.conn.GetState() == connectivity.Shutdown:
+			// Closed: by the connector, or by the dialer after a
+			// failed attempt (see connector.dial); nothing to watch.
+			return
+		case answered && status.Code(err) == codes.Unavailable:
+			// The transport under an answered stream broke: the node
+			// is suspect at once, before grpc's connectivity state
+			// tells, and available again when a stream says SERVING.
+			h.set(gen, servingNo, errors.Wrapf(errConnectionLost, "health watch: %s", status.Convert(err).Message()))
+			h.cn.log.Debug("health watch ended", zap.Error(err))
+			failures = 0
+			continue
 		}
-		h.set(servingUnknown, nil)
+		h.set(gen, servingUnknown, nil)
 		h.cn.log.Debug("health watch ended", zap.Error(err))
 		if answered {
 			failures = 0
 			continue
 		}
 		failures++
-		t := h.cn.m.clock.NewTimer(h.cn.m.cfg.DialBackoff.Backoff(failures, rand.Float64()))
+		t := h.cn.m.clock.NewTimer(h.cn.m.cfg.DialBackoff.Delay(failures, rand.Float64()))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -184,14 +251,14 @@ func (h *healthWatch) run(ctx context.Context) {
 // healthWatchDesc describes grpc.health.v1.Health/Watch.
 var healthWatchDesc = &grpc.StreamDesc{StreamName: "Watch", ServerStreams: true}
 
-// stream runs one Watch stream until it breaks or is restarted; answered
-// reports whether it delivered a status.
-func (h *healthWatch) stream(ctx context.Context) (answered, restarted bool, err error) {
+// stream runs one Watch stream, of generation gen, until it breaks or is
+// restarted; answered reports whether it delivered a status.
+func (h *healthWatch) stream(ctx context.Context) (gen int, answered, restarted bool, err error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	h.mu.Lock()
 	h.endOpen = cancel
-	gen := h.restarts
+	gen = h.restarts
 	h.mu.Unlock()
 	defer func() {
 		h.mu.Lock()
@@ -199,16 +266,16 @@ func (h *healthWatch) stream(ctx context.Context) (answered, restarted bool, err
 		h.endOpen = nil
 		h.mu.Unlock()
 	}()
-	s, err := h.conn.NewStream(OutgoingIdentity(sctx, h.cn.c.Session()), healthWatchDesc,
+	s, err := h.conn.NewStream(h.cn.c.target.Load().Outgoing(sctx, ""), healthWatchDesc,
 		healthpb.Health_Watch_FullMethodName, grpc.WaitForReady(true))
 	if err != nil {
-		return false, false, err
+		return gen, false, false, err
 	}
 	if err := s.SendMsg(&healthpb.HealthCheckRequest{}); err != nil {
-		return false, false, recvError(s, err)
+		return gen, false, false, recvError(s, err)
 	}
 	if err := s.CloseSend(); err != nil {
-		return false, false, recvError(s, err)
+		return gen, false, false, recvError(s, err)
 	}
 	for {
 		resp := new(healthpb.HealthCheckResponse)
@@ -216,13 +283,13 @@ func (h *healthWatch) stream(ctx context.Context) (answered, restarted bool, err
 			if err == io.EOF {
 				err = errors.New("health watch ended by the server")
 			}
-			return answered, false, err
+			return gen, answered, false, err
 		}
 		answered = true
 		if resp.Status == healthpb.HealthCheckResponse_SERVING {
-			h.set(servingYes, nil)
+			h.set(gen, servingYes, nil)
 		} else {
-			h.set(servingNo, errors.Mark(errors.Newf("health service says %s", resp.Status), errNotServing))
+			h.set(gen, servingNo, errors.Mark(errors.Newf("health service says %s", resp.Status), errNotServing))
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/connectivity"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/coordkit/clientmanager/identity"
 	"github.com/coordkit/clientmanager/retry"
 	"github.com/coordkit/clientmanager/session"
 )
@@ -74,9 +75,9 @@ func (cn *connector) update(s session.Session) {
 	}
 }
 
-// stop removes the node: it leaves the registry, its calls in flight are
-// cancelled at once with ErrNodeGone, and its goroutine closes the
-// connection once those calls have returned.
+// stop removes the node: it leaves the registry, the Client takes no new
+// call, and its goroutine closes the connection at once, which ends the
+// calls in flight with ErrNodeGone.
 func (cn *connector) stop() {
 	cn.logTransition(cn.m.reg.remove(cn.c), nil)
 	cn.c.kill(ErrNodeGone)
@@ -97,12 +98,13 @@ func (cn *connector) run() {
 	}
 	var conn Conn
 	for {
-		conn = cn.connect()
+		var hw *healthWatch
+		conn, hw = cn.connect()
 		if conn == nil {
 			break
 		}
 		cn.c.setConn(conn)
-		if !cn.watch(conn) {
+		if !cn.watch(conn, hw) {
 			break
 		}
 		// The connection shut down under us: dial again.
@@ -126,58 +128,69 @@ func (cn *connector) run() {
 	cn.logTransition(cn.m.reg.remove(cn.c), nil)
 }
 
-// connect dials until the connection is READY and returns it, or returns
-// nil when wctx ends. After DialAttempts failed attempts the node is
-// unreachable: it is probed once every ReprobeInterval, and dialed again
-// from scratch when kicked.
-func (cn *connector) connect() Conn {
+// connect dials until the connection is READY and returns it, with its
+// health watch when the dialer started one, or returns nil when wctx ends.
+// After DialAttempts failed attempts the node is unreachable: it is
+// probed once every ReprobeInterval, and dialed again from scratch when
+// kicked.
+func (cn *connector) connect() (Conn, *healthWatch) {
 	for {
 		select {
 		case <-cn.kick:
 		default:
 		}
 		cn.setState(NodeConnecting, nil)
-		conn, err := cn.dial(cn.m.cfg.DialAttempts)
+		conn, hw, err := cn.dial(cn.m.cfg.DialAttempts)
 		for conn == nil {
 			if cn.wctx.Err() != nil {
-				return nil
+				return nil, nil
 			}
 			cn.setState(NodeUnreachable, err)
 			t := cn.m.clock.NewTimer(cn.m.cfg.ReprobeInterval)
 			select {
 			case <-cn.wctx.Done():
 				t.Stop()
-				return nil
+				return nil, nil
 			case <-cn.kick:
 				t.Stop()
 			case <-t.Chan():
-				conn, err = cn.dial(1)
+				conn, hw, err = cn.dial(1)
 				continue
 			}
 			break // kicked: dial again from scratch
 		}
 		if conn != nil {
-			return conn
+			return conn, hw
 		}
 	}
 }
 
-// dial makes up to attempts attempts with DialBackoff between them.
-func (cn *connector) dial(attempts int) (Conn, error) {
-	p := cn.m.cfg.DialBackoff
-	p.Attempts, p.PerAttemptTimeout = attempts, 0
+// dial makes up to attempts attempts with DialBackoff between them. The
+// health watch of an attempt starts as soon as the dialer made its
+// connection (see withConnOpened), and is stopped when the attempt fails.
+func (cn *connector) dial(attempts int) (Conn, *healthWatch, error) {
+	p := retry.Policy{Backoff: cn.m.cfg.DialBackoff, Attempts: attempts}
 	var conn Conn
+	var hw *healthWatch
 	n := 0
 	err := retry.Do(cn.wctx, p, func(ctx context.Context) error {
 		n++
+		var early *healthWatch
+		if cn.m.cfg.SuspectOnHealth {
+			ctx = withConnOpened(ctx, func(c Conn) { early = cn.watchHealth(c) })
+		}
 		c, err := cn.dialOnce(ctx, n)
-		conn = c
+		if err != nil || (early != nil && early.conn != c) {
+			early.stop()
+			early = nil
+		}
+		conn, hw = c, early
 		return err
 	}, retry.WithClock(cn.m.clock))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return conn, nil
+	return conn, hw, nil
 }
 
 // dialOnce makes one attempt: it waits for a dial slot, then dials within
@@ -194,6 +207,15 @@ func (cn *connector) dialOnce(ctx context.Context, attempt int) (Conn, error) {
 	defer st.Stop()
 	actx, cancel := withTimeout(ctx, cn.m.clock, cn.m.cfg.DialTimeout)
 	defer cancel()
+	// Every line of the attempt names it; the dialer finds its ID with
+	// identity.RequestIDFrom.
+	dialID := cn.m.reqIDs.Next()
+	actx = identity.WithRequestID(actx, dialID)
+	log := cn.log
+	if log.Core().Enabled(zapcore.DebugLevel) {
+		log = log.With(zap.String("correlation_id", dialID), zap.Int("attempt", attempt))
+		log.Debug("dial attempt started")
+	}
 	var conn Conn
 	if sd, ok := cn.m.dialer.(slotDialer); ok {
 		conn, err = sd.dialSlot(actx, cn.c.Session(), slot)
@@ -206,17 +228,23 @@ func (cn *connector) dialOnce(ctx context.Context, attempt int) (Conn, error) {
 	cn.m.metrics.dial(cn.c.role, err, ctx.Err() != nil)
 	if err != nil {
 		if ctx.Err() == nil {
-			cn.log.Debug("dial attempt failed", zap.Int("attempt", attempt), zap.Error(err))
+			log.Debug("dial attempt failed", zap.Error(err))
 		}
 		return nil, err
 	}
+	log.Debug("dial attempt connected")
 	return conn, nil
 }
 
-// watch follows conn's state, and its server's health, until wctx ends
-// (false) or the connection shuts down (true). The node is available
-// while the connection is READY, the server accepted its identity (verify,
-// once per connect) and, with SuspectOnHealth, the server says SERVING:
+// watch follows conn's state, and its server's health (hw, or a watch it
+// starts when nil), until wctx ends (false) or the connection shuts down
+// (true). The node is available while the connection is READY, the server
+// accepted its identity (once per transport, before the node is
+// published) and, with SuspectOnHealth, the server says SERVING. With the
+// health watch, its stream's first answer on a transport is that
+// transport's identity check: the node is online on the first SERVING,
+// one round trip after READY. Without it (or with a server that has no
+// health service) verify makes the check.
 //
 //   - READY but NOT_SERVING: connected, not serving (a standby, a
 //     component starting). The node is suspect; the connection is kept,
@@ -224,12 +252,16 @@ func (cn *connector) dialOnce(ctx context.Context, attempt int) (Conn, error) {
 //     watch says SERVING.
 //   - IDLE: no failure. A connection with no call for a while goes IDLE
 //     (not ours: the default dialer turns idleness off); it is told to
-//     reconnect, and the node keeps its state while it does.
+//     reconnect, and the node keeps its state while it does. With the
+//     health watch, a call that keeps the channel active, IDLE is a lost
+//     transport (grpc's pick_first goes IDLE then): the node is suspect.
 //   - CONNECTING after READY, or TRANSIENT_FAILURE: the connection broke;
 //     the node is suspect until it is READY again. A failure names grpc's
 //     last connection error.
-func (cn *connector) watch(conn Conn) bool {
-	hw := cn.watchHealth(conn)
+func (cn *connector) watch(conn Conn, hw *healthWatch) bool {
+	if hw == nil {
+		hw = cn.watchHealth(conn)
+	}
 	defer hw.stop()
 	verified, idle := false, false
 	for {
@@ -241,7 +273,8 @@ func (cn *connector) watch(conn Conn) bool {
 		switch st {
 		case connectivity.Ready:
 			idle = false
-			if !verified {
+			health, cause, probe := hw.read()
+			if probe && !verified {
 				if !cn.verify(conn) {
 					return false // rejected: wctx has ended
 				}
@@ -249,8 +282,9 @@ func (cn *connector) watch(conn Conn) bool {
 				if conn.GetState() != connectivity.Ready {
 					continue // lost while verifying
 				}
+				health, cause, _ = hw.read()
 			}
-			switch health, cause := hw.read(); health {
+			switch health {
 			case servingYes:
 				cn.setState(NodeOnline, nil)
 			case servingNo:
@@ -258,7 +292,13 @@ func (cn *connector) watch(conn Conn) bool {
 			}
 			// servingUnknown: no answer yet; the state waits for it.
 		case connectivity.Idle:
-			idle = true
+			if hw.keepsActive() {
+				// Not idleness: the health watch is a call. The
+				// transport was lost; suspect until READY again.
+				cn.setState(NodeSuspect, errConnectionLost)
+			} else {
+				idle = true
+			}
 			conn.Connect()
 		case connectivity.Connecting:
 			if !idle {
@@ -313,9 +353,12 @@ func (cn *connector) connectError(conn Conn) error {
 const connectErrorTimeout = time.Second
 
 // verify asks the server at the other end of conn whether it is the node's
-// process, on every (re)connect before the node is published: a grpc
-// health Check carrying the node's identity, which the server's identity
-// check (CheckIdentity) answers. After a process dies, its connection
+// process, on every (re)connect before the node is published, when the
+// health watch does not (SuspectOnHealth off, or a server without the
+// health service): a grpc health Check carrying the node's identity,
+// which the server's identity check (identity.Check) answers. The health
+// watch's stream carries the same identity, and its first answer on a
+// transport is that check. After a process dies, its connection
 // reconnects to whatever serves at the address next; only this check tells
 // that it is another process. An identity mismatch rejects the Client, as
 // a rejected call does, and verify returns false. Any other answer —
@@ -324,9 +367,9 @@ const connectErrorTimeout = time.Second
 func (cn *connector) verify(conn Conn) bool {
 	ctx, cancel := withTimeout(cn.wctx, cn.m.clock, cn.m.cfg.DialTimeout)
 	defer cancel()
-	err := conn.Invoke(OutgoingIdentity(ctx, cn.c.Session()), identityProbeMethod,
+	err := conn.Invoke(cn.c.target.Load().Outgoing(ctx, ""), identityProbeMethod,
 		new(healthpb.HealthCheckRequest), new(healthpb.HealthCheckResponse))
-	if !IsIdentityMismatch(err) {
+	if !identity.IsMismatch(err) {
 		return true
 	}
 	cn.log.Info("the server at the address is another process", zap.String("cause", err.Error()))
@@ -337,27 +380,13 @@ func (cn *connector) verify(conn Conn) bool {
 // identityProbeMethod is the method verify calls.
 const identityProbeMethod = healthpb.Health_Check_FullMethodName
 
-// drainAndClose waits for the calls in flight on the node (already
-// cancelled) to return, at most DrainTimeout, then closes conn and the
-// pooled connections.
+// drainAndClose closes conn and the pooled connections of the node, which
+// left (Client.kill): closing them is what ends the unary calls in flight
+// on them, with ErrNodeGone (see Client.outcome); nothing waits for them.
 func (cn *connector) drainAndClose(conn Conn) {
 	pool := cn.c.pool
 	if conn == nil && (pool == nil || !pool.open()) {
 		return
-	}
-	t := &cn.c.calls
-	t.draining.Store(true)
-	if t.inFlight() > 0 && cn.m.cfg.DrainTimeout > 0 {
-		timer := cn.m.clock.NewTimer(cn.m.cfg.DrainTimeout)
-		for t.inFlight() > 0 {
-			select {
-			case <-t.idle:
-				continue
-			case <-timer.Chan():
-			}
-			break
-		}
-		timer.Stop()
 	}
 	if pool != nil {
 		pool.closeAll()

@@ -78,3 +78,22 @@ type credsOption struct {
 func withSlotCreds(creds credentials.TransportCredentials) grpc.DialOption {
 	return credsOption{DialOption: grpc.WithTransportCredentials(creds), creds: creds}
 }
+
+// connOpenedKey is the context key of the hook connOpened calls.
+type connOpenedKey struct{}
+
+// withConnOpened returns a child of ctx that makes the default dialer
+// hand fn its connection as soon as it is made, before it connects: the
+// connector opens the health watch's stream then, and the stream, waiting
+// for READY, goes out the moment the transport is up — the dial and the
+// first health answer overlap.
+func withConnOpened(ctx context.Context, fn func(Conn)) context.Context {
+	return context.WithValue(ctx, connOpenedKey{}, fn)
+}
+
+// connOpened hands conn to ctx's hook, if any (see withConnOpened).
+func connOpened(ctx context.Context, conn Conn) {
+	if fn, ok := ctx.Value(connOpenedKey{}).(func(Conn)); ok {
+		fn(conn)
+	}
+}

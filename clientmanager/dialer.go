@@ -42,7 +42,10 @@ type Conn interface {
 	// connections never go IDLE for want of calls; another Dialer's may,
 	// and the node stays available while it reconnects.
 	Connect()
-	// Close closes the connection; calls in flight fail.
+	// Close closes the connection; calls in flight must fail (with
+	// codes.Canceled or Unavailable, as a grpc.ClientConn's do): closing
+	// the connection of a node that left is how the manager ends the
+	// calls in flight on it.
 	Close() error
 }
 
@@ -89,10 +92,12 @@ func (d *grpcDialer) dialSlot(ctx context.Context, s session.Session, slot *dial
 		opts = slices.Clone(d.opts)
 		opts[d.credsAt] = grpc.WithTransportCredentials(slotCreds{TransportCredentials: d.creds, slot: slot})
 	}
+	opts = withRoleAuthority(opts, d.creds, s) // Config.TLS: the node must hold a certificate of its role
 	cc, err := grpc.NewClient("passthrough:///"+s.Address, opts...)
 	if err != nil {
 		return nil, errors.Wrapf(err, "clientmanager: dial %s", s.Address)
 	}
+	connOpened(ctx, cc) // the connector's health watch waits for READY with the dial
 	cc.Connect()
 	var cause error // the last connection error seen
 	for {
@@ -128,7 +133,9 @@ func (d *grpcDialer) dialSlot(ctx context.Context, s session.Session, slot *dial
 func connectError(ctx context.Context, conn grpc.ClientConnInterface) error {
 	err := conn.Invoke(ctx, healthpb.Health_Check_FullMethodName,
 		new(healthpb.HealthCheckRequest), new(healthpb.HealthCheckResponse))
-	if status.Code(err) != codes.Unavailable || ctx.Err() != nil {
+	// A handshake refused for the peer's certificate (security.RoleError)
+	// fails with its own code, PermissionDenied or Unauthenticated.
+	if c := status.Code(err); (c != codes.Unavailable && c != codes.PermissionDenied && c != codes.Unauthenticated) || ctx.Err() != nil {
 		return nil
 	}
 	return errors.New(status.Convert(err).Message())
@@ -139,7 +146,7 @@ func connectError(ctx context.Context, conn grpc.ClientConnInterface) error {
 // idleness, the round_robin policy, then the caller's extra options.
 func dialOptions(cfg Config, o options) []grpc.DialOption {
 	opts := []grpc.DialOption{
-		withSlotCreds(o.creds),
+		withSlotCreds(transportCreds(cfg, o)),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff: backoff.Config{
 				BaseDelay:  connectBackoffBase,
@@ -160,6 +167,7 @@ func dialOptions(cfg Config, o options) []grpc.DialOption {
 		grpc.WithIdleTimeout(0),
 		grpc.WithDefaultServiceConfig(serviceConfig),
 	}
+	opts = append(opts, networkDialOptions(cfg)...) // Config.AllowedNetworks
 	return append(opts, o.dialOptions...)
 }
 

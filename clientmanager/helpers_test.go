@@ -198,6 +198,16 @@ func (k *sessions) put(s session.Session) session.Session {
 	return s
 }
 
+// grant returns a new lease of 60 s for a record put later.
+func (k *sessions) grant() int64 {
+	k.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	lease, err := k.cli.Grant(ctx, 60)
+	require.NoError(k.t, err)
+	return int64(lease.ID)
+}
+
 func (k *sessions) del(s session.Session) {
 	k.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/coordkit/clientmanager/identity"
 	"github.com/coordkit/clientmanager/session"
 )
 
@@ -35,8 +36,8 @@ func identityServer(t *testing.T, addr string, self *atomic.Pointer[session.Sess
 	t.Helper()
 	fn := func() session.Session { return *self.Load() }
 	return startServerAt(t, addr,
-		grpc.UnaryInterceptor(IdentityUnaryServerInterceptor(fn)),
-		grpc.StreamInterceptor(IdentityStreamServerInterceptor(fn)))
+		grpc.UnaryInterceptor(identity.UnaryServerInterceptor(fn)),
+		grpc.StreamInterceptor(identity.StreamServerInterceptor(fn)))
 }
 
 // A process that lost its lease (an etcd outage longer than the TTL)

@@ -8,6 +8,8 @@ import (
 	"github.com/cockroachdb/errors"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/coordkit/clientmanager/identity"
 )
 
 // callFunc is the work Invoke does with one node: typically one RPC
@@ -21,8 +23,35 @@ var errAttemptTimeout = errors.New("clientmanager: attempt timed out")
 // Invoke calls call with an available node of role and, when that is
 // safe, retries a failure on another node. Each attempt goes to a node
 // the role's balancer picks among those the circuit breakers and the
-// ejection cap allow, once the node's bulkhead admitted it (see the
-// package doc); the call's ctx is cancelled when the node leaves.
+// ejection cap allow, once the node's bulkhead admitted it (the steps
+// below); a call in flight on a node that leaves fails with
+// ErrNodeGone (the node's connection is closed). Every call carries a
+// request ID (identity.MetadataRequestID): ctx's when it has one
+// (identity.WithRequestID, or the call a handler serves), else a new one,
+// the same for all the attempts.
+//
+// Each attempt takes these steps:
+//
+//  1. Route. While some node of the role has a closed breaker, a node
+//     whose breaker is open is ejected and a half-open one takes only
+//     the probes its breaker admits, up to the ejection cap
+//     (Config.MaxEjectionPercent; past it the nodes whose breakers opened
+//     earliest are called anyway, unrecorded). With no closed breaker,
+//     half-open nodes take their probes; with none free the call fails
+//     with ErrAllNodesUnhealthy, or under PanicMode goes to every node.
+//  2. Pick. The role's balancer picks among the candidates, skipping the
+//     nodes this call tried while an untried one is left.
+//  3. Admit. The node's breaker first: a refusal skips the node and is
+//     not an attempt. Then its bulkhead: every candidate is tried without
+//     waiting; only when all are busy does the call queue, once, at the
+//     busy node with the shortest queue, for MaxWait at most.
+//  4. Call, within the attempt's time (below) and ctx.
+//  5. Record. The outcome goes to the balancer (in-flight count, latency)
+//     and, classified as below, to the breaker; Status shows the node's
+//     latency average and last failure.
+//  6. Retry, when the rules below allow it and the role's RetryBudget has
+//     room. A server's PushbackTrailer delays the retry by its value, or
+//     forbids it when negative.
 //
 // Retries follow gRFC A6: by default a call is retried only when it
 // provably did not reach the node's application — the node was gone or
@@ -78,7 +107,7 @@ func (m *Manager) Invoke(ctx context.Context, role string, call func(ctx context
 	if v == nil || len(v.ids) == 0 {
 		return m.fastFail(role, roleUnavailable(s, v, role))
 	}
-	return m.invoke(ctx, target{role: role, budget: v.shared.budget}, call, buildCallOptions(opts))
+	return m.invoke(ctx, target{role: role, budget: v.shared.budget, view: v}, call, buildCallOptions(opts))
 }
 
 // InvokeNode is Invoke with one node: every attempt goes to nodeID, each
@@ -124,24 +153,32 @@ type target struct {
 	role   string
 	node   int64 // 0: any node of role
 	budget *retryBudget
+	view   *roleView // the role as the call found it; its first route is planned on it
 }
 
-// invoke runs the attempts of one call of fn.
+// invoke runs the attempts of one call of fn. Every attempt carries the
+// same request ID: ctx's (identity.RequestIDFrom), else a new one.
 func (m *Manager) invoke(ctx context.Context, tg target, fn callFunc, o callOptions) (err error) {
 	defer func() { m.metrics.call(tg.role, status.Code(err)) }()
-	return m.run(ctx, tg, o, func(c *Client, adm admission, attempt, attempts int) attemptResult {
-		return m.attempt(ctx, c, adm, fn, m.attemptBounds(ctx, o, attempt, attempts), o.single)
+	rid := identity.RequestIDFrom(ctx)
+	if rid == "" {
+		rid = m.reqIDs.Next()
+	}
+	return m.run(ctx, tg, o, func(c *Client, adm admission, attempt, attempts int, start time.Time) attemptResult {
+		return m.attempt(ctx, c, adm, fn, m.attemptBounds(ctx, o, attempt, attempts), o.single, rid, start)
 	})
 }
 
 // tryFunc makes attempt number attempt, of at most attempts, on c, which
-// admitted it with adm; it must end adm.
-type tryFunc = func(c *Client, adm admission, attempt, attempts int) attemptResult
+// admitted it with adm; it must end adm. start is when the call began,
+// for the first attempt, else zero.
+type tryFunc = func(c *Client, adm admission, attempt, attempts int, start time.Time) attemptResult
 
 // run runs the attempts of one call: it routes each to a node, has try
 // make it, and decides whether to retry.
 func (m *Manager) run(ctx context.Context, tg target, o callOptions, try tryFunc) error {
-	tg.budget.deposit()
+	start := m.clock.Now() // one clock read for the budget and the first attempt
+	tg.budget.depositAt(start)
 	attempts := o.attempts
 	if attempts == 0 {
 		attempts = m.cfg.CallAttempts
@@ -171,7 +208,7 @@ func (m *Manager) run(ctx context.Context, tg target, o callOptions, try tryFunc
 				return last // the next attempt would end past the deadline
 			}
 		}
-		c, adm, err := m.choose(ctx, tg, &t)
+		c, adm, err := m.admitNext(ctx, tg, &t)
 		if err != nil {
 			switch {
 			case m.expired(ctx):
@@ -189,7 +226,11 @@ func (m *Manager) run(ctx context.Context, tg target, o callOptions, try tryFunc
 			return last
 		}
 		m.metrics.attempts.WithLabelValues(tg.role).Inc()
-		r = try(c, adm, attempt, attempts)
+		if t.queued {
+			start = time.Time{} // it waited for its bulkhead: its time starts now
+		}
+		r = try(c, adm, attempt, attempts, start)
+		start = time.Time{}
 		if r.err == nil {
 			return nil
 		}
@@ -239,7 +280,7 @@ func (m *Manager) retryWait(tg target, t *tries, a *attemptCtx, sameRetries *int
 		return pushback, true
 	case same:
 		*sameRetries++
-		return m.cfg.CallBackoff.Backoff(*sameRetries, rand.Float64()), true
+		return m.cfg.CallBackoff.Delay(*sameRetries, rand.Float64()), true
 	}
 	return 0, true
 }

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/coordkit/clientmanager/identity"
 	"github.com/coordkit/clientmanager/session"
 )
 
@@ -283,7 +284,7 @@ func TestInvokeRetriesSameNodeAfterBackoff(t *testing.T) {
 func TestInvokeNodeTargetsOneNode(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(c *Config) {
-		c.CallBackoff.InitialBackoff, c.CallBackoff.MaxBackoff = time.Millisecond, time.Millisecond
+		c.CallBackoff.Initial, c.CallBackoff.Max = time.Millisecond, time.Millisecond
 	})
 	srvs := e.replicas(2)
 	for i := 0; i < 10; i++ {
@@ -311,7 +312,7 @@ func TestIdentityMismatchMeansNodeGone(t *testing.T) {
 	e := newEnv(t, nil)
 	var self atomic.Pointer[session.Session]
 	self.Store(&session.Session{})
-	impostor := startServer(t, grpc.UnaryInterceptor(IdentityUnaryServerInterceptor(func() session.Session { return *self.Load() })))
+	impostor := startServer(t, grpc.UnaryInterceptor(identity.UnaryServerInterceptor(func() session.Session { return *self.Load() })))
 	honest := startServer(t)
 	s1 := e.node(1, impostor.addr)
 	self.Store(&s1) // node 1's process, while the manager connects
@@ -333,9 +334,12 @@ func TestIdentityMismatchMeansNodeGone(t *testing.T) {
 	require.NotContains(t, rec.take(), int64(1))
 
 	// The process at the address registers: a new incarnation is online.
-	s1.LeaseID = 0
-	s1 = e.ss.put(s1)
-	self.Store(&s1)
+	// It knows its lease before the record is put, as a real process does,
+	// so the manager's first check cannot reach it with the old identity.
+	next := s1
+	next.LeaseID = e.ss.grant()
+	self.Store(&next)
+	e.ss.put(next)
 	c := e.waitOnline(1)
 	require.NotSame(t, c1, c)
 	require.NoError(t, callUnary(context.Background(), c))
@@ -346,7 +350,7 @@ func TestInvokeFailsOverFromRejectedIdentity(t *testing.T) {
 	e := newEnv(t, nil)
 	var self atomic.Pointer[session.Session]
 	self.Store(&session.Session{})
-	impostor := startServer(t, grpc.UnaryInterceptor(IdentityUnaryServerInterceptor(func() session.Session {
+	impostor := startServer(t, grpc.UnaryInterceptor(identity.UnaryServerInterceptor(func() session.Session {
 		return *self.Load()
 	})))
 	honest := startServer(t)

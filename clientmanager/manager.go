@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/coordkit/clientmanager/clientmanager/balancer"
+	"github.com/coordkit/clientmanager/identity"
 	"github.com/coordkit/clientmanager/session"
 )
 
@@ -26,7 +27,8 @@ type Manager struct {
 	// smetrics are the session metrics of the manager's watchers.
 	smetrics *session.Metrics
 	reg      *registry
-	dialSem  chan struct{} // one slot per dial attempt in progress
+	dialSem  chan struct{}        // one slot per dial attempt in progress
+	reqIDs   *identity.RequestIDs // request IDs of calls, and IDs of dial attempts
 
 	ctx    context.Context // ends on Close
 	cancel context.CancelFunc
@@ -69,7 +71,7 @@ func newManager(cli *clientv3.Client, cfg Config, opts ...Option) (*Manager, err
 		dialer = NewGRPCDialer(dialOptions(cfg, o)...)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{
+	mgr := &Manager{
 		cli:      cli,
 		cfg:      cfg,
 		log:      o.logger,
@@ -79,10 +81,13 @@ func newManager(cli *clientv3.Client, cfg Config, opts ...Option) (*Manager, err
 		smetrics: sm,
 		reg:      newRegistry(o.clock, mt),
 		dialSem:  make(chan struct{}, cfg.MaxParallelDials),
+		reqIDs:   identity.NewRequestIDs(),
 		ctx:      ctx,
 		cancel:   cancel,
 		roles:    make(map[string]*role),
-	}, nil
+	}
+	mt.bindStatus(mgr.Status)
+	return mgr, nil
 }
 
 // AddDependency starts following role's sessions: its nodes are dialed as
@@ -104,7 +109,7 @@ func (m *Manager) AddDependency(name string) error {
 	}
 	wc := session.DefaultWatchConfig(name)
 	wc.VersionRange = m.cfg.VersionRange[name]
-	w, err := session.NewWatcher(m.cli, m.cfg.Session, wc,
+	w, err := session.NewWatcher(m.cli, m.cfg.SessionConfig, wc,
 		session.WithLogger(m.log), session.WithClock(m.clock), session.WithMetrics(m.smetrics))
 	if err != nil {
 		return errors.Wrapf(err, "clientmanager: watch %q", name)

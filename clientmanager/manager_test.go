@@ -170,9 +170,10 @@ func TestBlackHolesDoNotDelayOthers(t *testing.T) {
 	start := time.Now()
 	require.NoError(t, e.m.AddDependency(testRole))
 	require.Eventually(t, func() bool { return len(e.m.GetClients(testRole)) == 45 }, testTimeout, time.Millisecond)
-	took := time.Since(start)
-	t.Logf("45 nodes online %s after AddDependency", took)
-	require.Less(t, took, time.Second)
+	// Every reachable node is online while the black holes are still in
+	// their first 30 s attempt: none waited for a black hole. How soon
+	// they are online is measured by make scale, not asserted here.
+	t.Logf("45 nodes online %s after AddDependency", time.Since(start))
 	for _, id := range ids {
 		require.True(t, e.m.IsOnline(id))
 	}

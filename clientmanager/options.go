@@ -79,8 +79,8 @@ func WithSessionMetrics(m *session.Metrics) Option {
 	}
 }
 
-// WithDialer replaces the gRPC dialer, for instance with a Standalone one
-// or a test double. The options of WithTransportCredentials and
+// WithDialer replaces the gRPC dialer, for instance with a
+// standalone.Server (in-process services) or a test double. The options of WithTransportCredentials and
 // WithDialOptions, and the connection settings of Config, apply only to
 // the default dialer.
 func WithDialer(d Dialer) Option {

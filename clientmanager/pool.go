@@ -110,7 +110,7 @@ func (cn *connector) runPool(ctx context.Context) {
 				continue
 			}
 			failures++
-			t := cn.m.clock.NewTimer(cn.m.cfg.DialBackoff.Backoff(failures, rand.Float64()))
+			t := cn.m.clock.NewTimer(cn.m.cfg.DialBackoff.Delay(failures, rand.Float64()))
 			select {
 			case <-ctx.Done():
 				t.Stop()

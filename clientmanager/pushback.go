@@ -4,10 +4,15 @@ import (
 	"context"
 	"math"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+
+	"github.com/coordkit/clientmanager/identity"
 )
 
 // PushbackTrailer is the trailing metadata key by which a server tells
@@ -26,37 +31,187 @@ const (
 type attemptKey struct{}
 
 // attemptCtx is the context of one attempt of Invoke on client. Unary
-// calls made through a Client's Conn under it capture their trailers, and
-// a failed one leaves here its server's retry pushback and what its
-// trailer tells of its fate (notePushback), for Invoke to read once the
-// attempt is over. Its parent is already bound to client's life
-// (Client.bind), so calls through client's Conn need not bind it again.
+// calls made through a Client's Conn under it carry its request ID and
+// capture their trailers, and a failed one leaves here its server's retry
+// pushback and what its trailer tells of its fate (notePushback), for
+// Invoke to read once the attempt is over.
+//
+// When the attempt has a time of its own, shorter than the caller's
+// (setTimeout), the attemptCtx ends at its deadline. Its timer is armed
+// only once something waits for its end (Done, a context derived from it,
+// context.AfterFunc): a call that returns without waiting costs no timer.
+// Deadline reports the attempt's deadline all the same (with the real
+// clock), so that a gRPC call sends it to the server.
 type attemptCtx struct {
-	context.Context
-	client   *Client
-	pushback atomic.Int64
+	context.Context // the caller's
+	client          *Client
+	requestID       string
+	pushback        atomic.Int64
 
-	// single: the attempt makes exactly one call (RoleConn's unary
-	// calls), so a failed call's fate is the attempt's.
-	single   bool
+	// The attempt's own deadline; zero when the caller's is the
+	// attempt's. With a fake clock it bounds the attempt on that clock
+	// but is not reported by Deadline.
+	deadline time.Time
+	clock    clockwork.Clock
+	// The context that ends at deadline, made on first need (timed).
+	mu     sync.Mutex
+	timer  context.Context
+	cancel context.CancelFunc
+	state  atomic.Int32 // timerNone, timerArmed, timerEnded
+
+	// left: a call on client was cut short because the node left.
+	left atomic.Bool
+
+	// The first unary call under the attempt captures its trailer here,
+	// with its call options in optBuf, so that the usual attempt (one
+	// call) allocates nothing for it; later calls allocate their own.
+	claimed atomic.Bool
+	trailer metadata.MD
+	optBuf  [3]grpc.CallOption
+
 	began    atomic.Int32 // calls begun under the attempt (begin)
 	noted    atomic.Int32 // failed calls noted by notePushback
 	unsent   atomic.Int32 // of those, calls that never had a transport stream
 	answered atomic.Int32 // of those, calls whose server sent its own status
+	// single: the attempt makes exactly one call (RoleConn's unary
+	// calls), so a failed call's fate is the attempt's.
+	single bool
+	real   bool // clock is the real one
 }
 
-func newAttemptCtx(bound context.Context, c *Client) *attemptCtx {
-	a := &attemptCtx{Context: bound, client: c}
+// States of an attemptCtx's timer.
+const (
+	timerNone  int32 = iota // not armed: nothing waited for the attempt's end
+	timerArmed              // timer holds the context ending at the deadline
+	timerEnded              // the attempt ended before its timer was armed
+)
+
+func newAttemptCtx(parent context.Context, c *Client, requestID string) *attemptCtx {
+	a := &attemptCtx{Context: parent, client: c, requestID: requestID}
 	a.pushback.Store(noPushback)
 	return a
 }
 
-// Value returns the attemptCtx itself for attemptKey.
+// setTimeout bounds the attempt by d from now, the time on clock; the
+// caller's context still bounds it too. It must be called before the
+// attempt's function runs, and end after it returned.
+func (a *attemptCtx) setTimeout(clock clockwork.Clock, now time.Time, d time.Duration) {
+	a.clock = clock
+	_, fake := clock.(*clockwork.FakeClock)
+	a.real = !fake
+	a.deadline = now.Add(d)
+}
+
+// end ends the attempt: its context is cancelled, and its timer, if
+// armed, stopped.
+func (a *attemptCtx) end() {
+	if a.deadline.IsZero() {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch a.state.Load() {
+	case timerArmed:
+		a.cancel()
+	case timerNone:
+		a.state.Store(timerEnded)
+	}
+}
+
+// timed returns the context that ends at the attempt's deadline, the
+// caller's end, or the attempt's end, whichever comes first; it arms its
+// timer on the first call.
+func (a *attemptCtx) timed() context.Context {
+	if a.state.Load() == timerArmed {
+		return a.timer
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch a.state.Load() {
+	case timerArmed:
+		return a.timer
+	case timerEnded:
+		a.timer, a.cancel = context.WithCancel(a.Context)
+		a.cancel()
+	default:
+		switch left := a.clock.Until(a.deadline); {
+		case a.real:
+			a.timer, a.cancel = context.WithDeadline(a.Context, a.deadline)
+		case left <= 0: // as withTimeout's timer would, at once
+			var cancel context.CancelCauseFunc
+			a.timer, cancel = context.WithCancelCause(a.Context)
+			cancel(context.DeadlineExceeded)
+			a.cancel = func() {}
+		default:
+			a.timer, a.cancel = withTimeout(a.Context, a.clock, left)
+		}
+	}
+	a.state.Store(timerArmed)
+	return a.timer
+}
+
+// Deadline implements context.Context: the attempt's deadline when it has
+// one of its own (real clock only), else the caller's.
+func (a *attemptCtx) Deadline() (time.Time, bool) {
+	if a.real && !a.deadline.IsZero() {
+		return a.deadline, true
+	}
+	return a.Context.Deadline()
+}
+
+// Done implements context.Context; with a deadline of its own it arms the
+// attempt's timer.
+func (a *attemptCtx) Done() <-chan struct{} {
+	if a.deadline.IsZero() {
+		return a.Context.Done()
+	}
+	return a.timed().Done()
+}
+
+// Err implements context.Context. It arms no timer until the attempt's
+// deadline has passed or the attempt has ended: before, its error is the
+// caller's.
+func (a *attemptCtx) Err() error {
+	switch {
+	case a.deadline.IsZero():
+		return a.Context.Err()
+	case a.state.Load() != timerNone:
+		return a.timed().Err()
+	}
+	if err := a.Context.Err(); err != nil {
+		return err
+	}
+	if a.clock.Now().Before(a.deadline) {
+		return nil
+	}
+	return a.timed().Err() // past the deadline: the timer ends it at once
+}
+
+// Value returns the attemptCtx itself for attemptKey, and the request ID
+// for identity's key.
 func (a *attemptCtx) Value(key any) any {
-	if key == (attemptKey{}) {
+	switch key {
+	case attemptKey{}:
 		return a
+	case identity.RequestIDKey():
+		if a.requestID != "" {
+			return a.requestID
+		}
+	}
+	if a.state.Load() == timerArmed {
+		return a.timer.Value(key) // context's own keys find the timer's
 	}
 	return a.Context.Value(key)
+}
+
+// captureTrailer returns where a unary call's trailer is captured and
+// opts with the option that captures it.
+func (a *attemptCtx) captureTrailer(opts []grpc.CallOption) (*metadata.MD, []grpc.CallOption) {
+	if len(opts) < len(a.optBuf) && a.claimed.CompareAndSwap(false, true) {
+		return &a.trailer, append(append(a.optBuf[:0], opts...), grpc.Trailer(&a.trailer))
+	}
+	trailer := new(metadata.MD)
+	return trailer, append(opts[:len(opts):len(opts)], grpc.Trailer(trailer))
 }
 
 // attemptOf returns the attemptCtx ctx was made under, or nil.

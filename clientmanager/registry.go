@@ -11,12 +11,12 @@ import (
 	"github.com/coordkit/clientmanager/session"
 )
 
-// nodeState is what the manager knows about one process of a node,
+// nodeConn is what the manager knows about one process of a node,
 // beside its session: the state of its connection and whether call sites
 // may use it. Fields are guarded by the registry's mutex. The node's
 // resilience (breaker, bulkhead, call statistics) lives in the Client, in
 // lock-free structures of its own.
-type nodeState struct {
+type nodeConn struct {
 	state     NodeState // Connecting, Online, Suspect, Unreachable or Gone
 	lastErr   error
 	since     time.Time
@@ -90,6 +90,9 @@ type registry struct {
 	// changes of that number.
 	settling int
 	settled  uint64
+	// lastPublished is when the last batch was published (real time:
+	// see gather).
+	lastPublished time.Time
 }
 
 // memberKey identifies a node: one ServerID may serve several roles.
@@ -191,7 +194,7 @@ func (r *registry) setState(c *Client, st NodeState, err error) transition {
 func (r *registry) setSession(c *Client, s session.Session) transition {
 	r.mu.Lock()
 	from := displayState(c)
-	c.sess.Store(&s)
+	c.storeSession(s)
 	if c.node.removed {
 		r.mu.Unlock()
 		return transition{}
@@ -356,4 +359,26 @@ func (r *registry) roleOf(id int64) string {
 		}
 	}
 	return role
+}
+
+// breakerChanged records whether c's breaker is closed; a removed node's
+// late transitions are ignored.
+func (r *registry) breakerChanged(c *Client, down bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !c.node.removed {
+		r.setBreakerDownLocked(c, down)
+	}
+}
+
+func (r *registry) setBreakerDownLocked(c *Client, down bool) {
+	if c.node.brkDown == down || c.shared == nil {
+		return
+	}
+	c.node.brkDown = down
+	if down {
+		c.shared.notClosed.Add(1)
+	} else {
+		c.shared.notClosed.Add(-1)
+	}
 }

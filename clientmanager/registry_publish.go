@@ -90,9 +90,12 @@ func (r *registry) commit(b *batch, leader bool) {
 // n nodes costs O(n) copying in O(log n) publications, plus one
 // publication of O(n) per O(n) of waiting: a long storm copies at a
 // bounded rate whatever the size. A node that leaves is published at
-// once, with the batch it joins; a node that comes online is published at
-// once when no other node is being dialed, and within batchQuietPeriod
-// when those being dialed stand still (black holes).
+// once, with the batch it joins. A node that comes online is published at
+// once when no other node is being dialed, or when no batch was published
+// within that same delay — the first of a storm, or a node added while
+// others stand suspect (a standby, a crashed process whose lease has not
+// expired): waiting would not spare a copy; within batchQuietPeriod when
+// those being dialed stand still (black holes).
 //
 // The waits are real time, not the manager's clock: they amortise work,
 // they are no timeouts of the protocol, and they must pass while a test's
@@ -111,16 +114,14 @@ func (r *registry) gather(b *batch) {
 	var settled uint64
 	for {
 		r.mu.Lock()
-		ready := b.urgent || r.settling == 0 || len(b.changes)*batchFraction >= len(r.nodes)
+		ready, delay := r.readyLocked(b, deadline == nil, time.Now())
 		moved := r.settled != settled
 		settled = r.settled
-		delay := time.Duration(len(r.nodes)) * batchDelayPerNode
 		r.mu.Unlock()
 		switch {
 		case ready:
 			return
 		case deadline == nil:
-			delay = min(max(delay, minBatchDelay), maxBatchDelay)
 			quiet, deadline = time.NewTimer(batchQuietPeriod), time.NewTimer(delay)
 			defer quiet.Stop()
 			defer deadline.Stop()
@@ -140,6 +141,16 @@ func (r *registry) gather(b *batch) {
 			return
 		}
 	}
+}
+
+// readyLocked reports whether b is to be published at now, and how long
+// its leader waits at most for others to join it; first: the leader has
+// not waited yet. The caller holds mu.
+func (r *registry) readyLocked(b *batch, first bool, now time.Time) (ready bool, delay time.Duration) {
+	delay = min(max(time.Duration(len(r.nodes))*batchDelayPerNode, minBatchDelay), maxBatchDelay)
+	ready = b.urgent || r.settling == 0 || len(b.changes)*batchFraction >= len(r.nodes) ||
+		(first && now.Sub(r.lastPublished) >= delay)
+	return ready, delay
 }
 
 // publish stores the snapshot that b makes of the current one, then hands
@@ -189,6 +200,7 @@ func (r *registry) publish(b *batch) {
 	r.published++
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.lastPublished = time.Now()
 	for _, ch := range chs {
 		if ch.ev.Client == nil {
 			continue

@@ -2,7 +2,6 @@ package clientmanager
 
 import (
 	"context"
-	"math"
 	"sync/atomic"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/coordkit/clientmanager/clientmanager/balancer"
 	"github.com/coordkit/clientmanager/clientmanager/breaker"
 	"github.com/coordkit/clientmanager/clientmanager/bulkhead"
+	"github.com/coordkit/clientmanager/internal/ewma"
 	"github.com/coordkit/clientmanager/session"
 )
 
@@ -28,9 +28,9 @@ type roleShared struct {
 // nodeHealth is what the manager learned about one node from its calls.
 // Its fields are atomics, read by the router, Status and RoleHealth.
 type nodeHealth struct {
-	openedAt  atomic.Int64  // manager-clock UnixNano of the breaker's last opening; 0: never
-	downSince atomic.Int64  // manager-clock UnixNano since when the breaker is not closed; 0 while closed
-	ewma      atomic.Uint64 // float64 bits: smoothed attempt latency in ns; 0 before the first
+	openedAt  atomic.Int64 // manager-clock UnixNano of the breaker's last opening; 0: never
+	downSince atomic.Int64 // manager-clock UnixNano since when the breaker is not closed; 0 while closed
+	latencyNs ewma.EWMA    // smoothed attempt latency in ns; 0 before the first
 	lastFail  atomic.Pointer[failure]
 }
 
@@ -45,20 +45,11 @@ const ewmaWeight = 0.2
 
 // observe folds one attempt's latency into the moving average.
 func (h *nodeHealth) observe(latency time.Duration) {
-	for {
-		old := h.ewma.Load()
-		next := float64(latency)
-		if old != 0 {
-			next = ewmaWeight*next + (1-ewmaWeight)*math.Float64frombits(old)
-		}
-		if h.ewma.CompareAndSwap(old, math.Float64bits(next)) {
-			return
-		}
-	}
+	h.latencyNs.Observe(float64(latency), ewmaWeight)
 }
 
 func (h *nodeHealth) latency() time.Duration {
-	return time.Duration(math.Float64frombits(h.ewma.Load()))
+	return time.Duration(h.latencyNs.Value())
 }
 
 // newNodeClient returns the Client of s's node with its circuit breaker,
@@ -102,28 +93,6 @@ func (m *Manager) breakerChanged(c *Client, _, to breaker.State) {
 	}
 	m.metrics.breakerTransitions.WithLabelValues(c.role, to.String()).Inc()
 	m.reg.breakerChanged(c, to != breaker.StateClosed)
-}
-
-// breakerChanged records whether c's breaker is closed; a removed node's
-// late transitions are ignored.
-func (r *registry) breakerChanged(c *Client, down bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !c.node.removed {
-		r.setBreakerDownLocked(c, down)
-	}
-}
-
-func (r *registry) setBreakerDownLocked(c *Client, down bool) {
-	if c.node.brkDown == down || c.shared == nil {
-		return
-	}
-	c.node.brkDown = down
-	if down {
-		c.shared.notClosed.Add(1)
-	} else {
-		c.shared.notClosed.Add(-1)
-	}
 }
 
 // admission is what a call holds on a node while it runs.

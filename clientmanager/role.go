@@ -18,6 +18,9 @@ type role struct {
 	shared *roleShared
 	w      *session.Watcher
 	log    *zap.Logger
+	// rejected maps the ServerID of each record refused by admit to its
+	// address; owned by run.
+	rejected map[int64]string
 }
 
 // run consumes the watcher's events until ctx ends or the watcher closes.
@@ -39,6 +42,13 @@ func (r *role) handle(ctx context.Context, conns map[int64]*connector, ev sessio
 	cur := conns[s.ServerID]
 	switch ev.Type {
 	case session.EventAdd, session.EventUpdate:
+		if !r.admit(s) { // Config.AllowedNetworks: see allowlist.go
+			if cur != nil {
+				cur.stop()
+				delete(conns, s.ServerID)
+			}
+			return
+		}
 		if cur != nil && sameNode(cur.c.Session(), s) {
 			cur.update(s)
 			return
@@ -51,6 +61,7 @@ func (r *role) handle(ctx context.Context, conns map[int64]*connector, ev sessio
 		}
 		conns[s.ServerID] = r.m.startConnector(ctx, r, s)
 	case session.EventDel:
+		r.forget(s.ServerID)
 		if cur != nil {
 			cur.stop()
 			delete(conns, s.ServerID)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/coordkit/clientmanager/clientmanager/balancer"
 	"github.com/coordkit/clientmanager/clientmanager/breaker"
+	"github.com/coordkit/clientmanager/identity"
 )
 
 // RoleConn returns a connection to role: generated stubs work on it
@@ -49,7 +50,7 @@ func (rc *roleConn) target() (target, error) {
 	if v == nil || len(v.ids) == 0 {
 		return target{}, rc.m.fastFail(rc.role, roleUnavailable(s, v, rc.role))
 	}
-	return target{role: rc.role, budget: v.shared.budget}, nil
+	return target{role: rc.role, budget: v.shared.budget, view: v}, nil
 }
 
 // Invoke implements grpc.ClientConnInterface.
@@ -72,7 +73,10 @@ func (rc *roleConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method
 		return nil, err
 	}
 	m := rc.m
-	err = m.run(ctx, tg, grpcCallOptions(opts), func(c *Client, adm admission, _, _ int) attemptResult {
+	if identity.RequestIDFrom(ctx) == "" {
+		ctx = identity.WithRequestID(ctx, m.reqIDs.Next())
+	}
+	err = m.run(ctx, tg, grpcCallOptions(opts), func(c *Client, adm admission, _, _ int, _ time.Time) attemptResult {
 		var r attemptResult
 		cs, r = m.openStream(ctx, c, adm, desc, method, opts)
 		return r
@@ -100,7 +104,7 @@ func (m *Manager) openStream(ctx context.Context, c *Client, adm admission, desc
 	if err != nil {
 		// Opening a stream waits for no answer: it failed in the client,
 		// before the server could start on it, unless the node left.
-		r := m.judge(ctx, ctx, c, newAttemptCtx(ctx, c), err, c.life.Err() != nil)
+		r := m.judge(ctx, ctx, c, newAttemptCtx(ctx, c, ""), err, c.isGone())
 		if status.Code(err) == codes.Unavailable && c.overGRPC() && !errors.Is(err, ErrNodeGone) {
 			r.unsent = true
 		}
@@ -181,7 +185,7 @@ func (s *roleStream) end(err error) {
 		if err == io.EOF {
 			err = nil
 		}
-		r := s.m.judge(s.ctx, s.ctx, s.c, newAttemptCtx(s.ctx, s.c), err, true)
+		r := s.m.judge(s.ctx, s.ctx, s.c, newAttemptCtx(s.ctx, s.c, ""), err, true)
 		latency := s.m.clock.Since(s.start)
 		s.adm.done(s.c, r.outcome)
 		s.bc.Done(latency, balancerError(r.outcome, err))

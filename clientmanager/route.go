@@ -27,7 +27,7 @@ type routePlan []uint8
 // planRoute decides which available nodes of v may take the next attempt,
 // reading each breaker's State (which turns an open breaker half-open
 // once its break is over). It returns ErrAllNodesUnhealthy when no node
-// may be called. The rules, in the package doc's terms:
+// may be called. The rules (the Route step of Invoke):
 //
 //   - while some node's breaker is closed, the nodes whose breaker is open
 //     or half-open are ejected (half-open ones still take probes), but at
@@ -101,8 +101,9 @@ type tries struct {
 	gone    []int64 // nodes not to try again
 	refused []int64 // nodes whose breaker or bulkhead turned this call away
 
-	view *roleView // the snapshot the plan is for; nil for InvokeNode
-	plan routePlan
+	view    *roleView // the snapshot the plan is for; nil for InvokeNode
+	plan    routePlan
+	planned bool // a route was planned: the next one loads the snapshot
 
 	busy      []*Client // nodes whose bulkhead had no free slot, in this choice
 	queued    bool      // the call has queued at a bulkhead once
@@ -111,6 +112,14 @@ type tries struct {
 
 func (t *tries) pristine() bool {
 	return len(t.ids) == 0 && len(t.gone) == 0 && len(t.refused) == 0 && t.plan == nil
+}
+
+// copied returns a copy of t for the exclusion functions a balancer is
+// given: they escape, and so would t, which the first attempt of every
+// call keeps on its stack.
+func (t *tries) copied() *tries {
+	c := *t
+	return &c
 }
 
 // skip reports whether id may not be picked at all.

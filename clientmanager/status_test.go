@@ -13,6 +13,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/coordkit/clientmanager/identity"
 	"github.com/coordkit/clientmanager/session"
 )
 
@@ -20,7 +21,9 @@ func TestStatusReportsEveryNode(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(c *Config) {
 		c.DialAttempts = 1
-		c.DialTimeout = 100 * time.Millisecond
+		// Long enough for a loopback dial on a loaded machine, short
+		// enough for the black hole to become unreachable soon.
+		c.DialTimeout = 2 * time.Second
 	})
 	srv := startServer(t)
 	s2 := e.node(2, srv.addr)
@@ -130,7 +133,7 @@ func TestConnCarriesIdentity(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	var self atomic.Pointer[session.Session]
-	srv := startServer(t, grpc.UnaryInterceptor(IdentityUnaryServerInterceptor(func() session.Session {
+	srv := startServer(t, grpc.UnaryInterceptor(identity.UnaryServerInterceptor(func() session.Session {
 		return *self.Load()
 	})))
 	s := e.node(1, srv.addr)

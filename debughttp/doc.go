@@ -5,8 +5,9 @@
 //	/readyz                  200 only while the startup.Runner is Healthy
 //	/metrics                 the Prometheus registry (promhttp)
 //	/debug/clientmanager     JSON: the process, each role's nodes (state,
-//	                         breaker, in-flight, latency, last errors) and
-//	                         the recent events
+//	                         breaker, in-flight, latency, last errors), the
+//	                         etcd revision and time of its watcher's last
+//	                         sync, and the recent events
 //	/debug/clientmanager/ui  a live status page: the same, as a table per
 //	                         role with coloured states, refreshed every second
 //

@@ -16,6 +16,16 @@ type fakeManager struct {
 	health map[string]clientmanager.HealthVerdict
 }
 
+// discoveringManager is a fakeManager that also reports its watchers.
+type discoveringManager struct {
+	*fakeManager
+	discovery []clientmanager.DiscoveryStatus
+}
+
+func (d discoveringManager) Discovery() []clientmanager.DiscoveryStatus {
+	return append([]clientmanager.DiscoveryStatus(nil), d.discovery...)
+}
+
 func (f *fakeManager) set(st ...clientmanager.NodeStatus) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -83,7 +83,7 @@ func TestRealComponents(t *testing.T) {
 	cfg.Dependencies = []startup.Dependency{{Role: "querynode"}}
 	cfg.LameDuck = 0
 	mc := clientmanager.DefaultConfig()
-	mc.Session = cfg.SessionConfig
+	mc.SessionConfig = cfg.SessionConfig
 	mgr, err := clientmanager.New(m.Client, mc, clientmanager.WithRegisterer(reg), clientmanager.WithSessionMetrics(sm))
 	require.NoError(t, err)
 	defer mgr.Close()
@@ -116,6 +116,8 @@ func TestRealComponents(t *testing.T) {
 		require.Len(c, s.Roles[0].Nodes, 1)
 		require.Equal(c, "online", s.Roles[0].Nodes[0].State)
 		require.Equal(c, "querynode", s.Roles[0].Role)
+		require.Positive(c, s.Roles[0].Revision, "the watcher's revision")
+		require.NotNil(c, s.Roles[0].LastSync, "the watcher's last sync")
 	}, etcdtest.DefaultTestTimeout, 20*time.Millisecond)
 	code, _ = getJSON(t, srv.URL+"/readyz")
 	require.Equal(t, http.StatusOK, code)

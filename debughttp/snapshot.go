@@ -1,7 +1,9 @@
 package debughttp
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"strconv"
 	"time"
 
@@ -15,6 +17,14 @@ import (
 type Manager interface {
 	Status() []clientmanager.NodeStatus
 	RoleHealth(role string) clientmanager.HealthVerdict
+}
+
+// discoverySource is the optional ability of a Manager to report what its
+// watchers know of etcd; *clientmanager.Manager has it. Without it the
+// roles have no revision nor last sync time, and only roles with nodes are
+// listed.
+type discoverySource interface {
+	Discovery() []clientmanager.DiscoveryStatus
 }
 
 // Runner is what the Handler reads of a component's lifecycle;
@@ -69,8 +79,15 @@ type Role struct {
 	Health  string   `json:"health"`
 	Reasons []string `json:"reasons,omitempty"`
 	// Available is the number of nodes in state online.
-	Available int    `json:"available"`
-	Nodes     []Node `json:"nodes"`
+	Available int `json:"available"`
+	// Revision is the etcd revision the role's node list is current at:
+	// its watcher has applied every change up to it; 0 before its first
+	// list (or for a Manager that does not report it). LastSync is the
+	// watcher's last successful contact with etcd; its age is how stale
+	// the list may be.
+	Revision int64      `json:"revision"`
+	LastSync *time.Time `json:"last_sync,omitempty"`
+	Nodes    []Node     `json:"nodes"`
 }
 
 // Node is one node (one session) of a role, as the manager sees it.
@@ -132,8 +149,9 @@ func process(r Runner) *Process {
 	return p
 }
 
-// roles groups st by role (st is ordered by role, then NodeID) and judges
-// each role's health.
+// roles groups st by role (st is ordered by role, then NodeID), adds what
+// the manager's watchers know of etcd (and the roles they follow that have
+// no node) and judges each role's health.
 func roles(m Manager, st []clientmanager.NodeStatus) []Role {
 	out := []Role{}
 	for _, n := range st {
@@ -146,11 +164,35 @@ func roles(m Manager, st []clientmanager.NodeStatus) []Role {
 			r.Available++
 		}
 	}
+	if ds, ok := m.(discoverySource); ok {
+		out = withDiscovery(out, ds.Discovery())
+	}
 	for i := range out {
 		v := m.RoleHealth(out[i].Role)
 		out[i].Health, out[i].Reasons = v.Health.String(), v.Reasons
 	}
 	return out
+}
+
+// withDiscovery sets the revision and last sync of rs's roles from ds,
+// adding the roles of ds that have no node; both are ordered by role, and
+// so is the result.
+func withDiscovery(rs []Role, ds []clientmanager.DiscoveryStatus) []Role {
+	byRole := make(map[string]int, len(rs))
+	for i, r := range rs {
+		byRole[r.Role] = i
+	}
+	for _, d := range ds {
+		i, ok := byRole[d.Role]
+		if !ok {
+			rs = append(rs, Role{Role: d.Role, Nodes: []Node{}})
+			i = len(rs) - 1
+			byRole[d.Role] = i
+		}
+		rs[i].Revision, rs[i].LastSync = d.Revision, timePtr(d.LastSync)
+	}
+	slices.SortStableFunc(rs, func(a, b Role) int { return cmp.Compare(a.Role, b.Role) })
+	return rs
 }
 
 func node(n clientmanager.NodeStatus) Node {

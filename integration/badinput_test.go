@@ -73,7 +73,7 @@ func TestProcBadInput(t *testing.T) {
 	}{
 		{[]string{"-ttl", "1500ms"}, "TTL (1.5s) must be a whole number of seconds"},
 		{[]string{"-ttl", "0s"}, "TTL (0s) must be ≥ 1s"},
-		{[]string{"-role", "query/node"}, `Session.ServerName (\"query/node\") must be non-empty, without '/'`},
+		{[]string{"-role", "query/node"}, `Session.ServerName: role (\"query/node\") must be non-empty, without '/'`},
 		{[]string{"-stop-timeout", "0s"}, "StopTimeout (0s) must be > 0"},
 		{[]string{"-abnormal-after", "-1s"}, "AbnormalAfter (-1s) must be > 0"},
 	} {

@@ -45,6 +45,14 @@ type clusterConfig struct {
 	// processes registered.
 	lateManager bool
 	args        []string // more flags of every process
+	// members > 1 runs etcd as a cluster of that many members (see
+	// startEtcdCluster) instead of one server; every process then reaches
+	// every member directly, without a fault proxy.
+	members int
+	// secure turns security on (see startSecure): etcd over TLS with
+	// client certificates and authentication, mutual TLS between the
+	// manager and the processes. Not with members > 1.
+	secure bool
 }
 
 // cluster is one etcd (see startEtcd), n processes of one role, each reaching
@@ -53,8 +61,10 @@ type clusterConfig struct {
 type cluster struct {
 	t     *testing.T
 	cfg   clusterConfig
-	bin   string // path of the binary
-	etcd  etcdServer
+	bin   string           // path of the binary
+	etcd  etcdServer       // nil when clusterConfig.members > 1
+	ecl   etcdCluster      // nil unless clusterConfig.members > 1
+	eps   []string         // etcd's client endpoints
 	cli   *clientv3.Client // to etcd, directly
 	scfg  session.Config
 	nodes []*procNode
@@ -64,6 +74,7 @@ type cluster struct {
 	// before the manager exists, read-only after.
 	links  map[string]string
 	events *availability
+	sec    *secureSetup // nil unless clusterConfig.secure
 }
 
 // procNode is one process slot: a port and proxies kept across restarts,
@@ -72,7 +83,7 @@ type procNode struct {
 	c       *cluster
 	name    string
 	addr    string          // 127.0.0.1:port, the same for every start
-	etcd    *etcdtest.Proxy // node↔etcd link
+	etcd    *etcdtest.Proxy // node↔etcd link; nil with a cluster of members
 	link    *etcdtest.Proxy // manager↔node link; nil unless clusterConfig.links
 	p       *proctest.Proc  // the current process; nil before the first start
 	starts  int
@@ -85,13 +96,31 @@ type procNode struct {
 func startCluster(t *testing.T, cfg clusterConfig) *cluster {
 	t.Helper()
 	dir := builds.Build(t, "./examples/node", "./examples/coordinator")
-	c := &cluster{t: t, cfg: cfg, bin: filepath.Join(dir, cfg.bin), etcd: startEtcd(t),
+	c := &cluster{t: t, cfg: cfg, bin: filepath.Join(dir, cfg.bin),
 		scfg: sessionConfig(procTTL), links: make(map[string]string)}
-	c.cli = etcdtest.NewClient(t, c.etcd.Endpoint())
+	switch {
+	case cfg.members > 1:
+		c.ecl = startEtcdCluster(t, cfg.members)
+		c.eps = c.ecl.Endpoints()
+	case cfg.secure:
+		c.sec = startSecure(t, cfg.role)
+		c.etcd = c.sec.etcd
+		c.eps = []string{c.etcd.Endpoint()}
+	default:
+		c.etcd = startEtcd(t)
+		c.eps = []string{c.etcd.Endpoint()}
+	}
+	if c.sec != nil {
+		c.cli = c.sec.root
+	} else {
+		c.cli = etcdtest.NewClient(t, c.eps...)
+	}
 	c.scfg.RootPath = procRootPath
 	for i, port := range proctest.FreePorts(t, cfg.n) {
 		n := &procNode{c: c, name: fmt.Sprintf("%s-%d", cfg.bin, i+1), addr: "127.0.0.1:" + strconv.Itoa(port)}
-		n.etcd = etcdtest.NewProxy(t, c.etcd.Endpoint())
+		if c.etcd != nil {
+			n.etcd = etcdtest.NewProxy(t, c.etcd.Endpoint())
+		}
 		if cfg.links {
 			n.link = etcdtest.NewProxy(t, n.addr)
 			c.links[n.addr] = n.link.Addr()
@@ -114,7 +143,11 @@ func (c *cluster) startManager() {
 		}
 		return d.DialContext(ctx, "tcp", addr)
 	}
-	c.mgr, c.logs = newManagerOf(t, []string{c.etcd.Endpoint()}, c.scfg, c.cfg.role, dial)
+	if c.sec != nil {
+		c.mgr, c.logs = c.sec.newManager(t, c.scfg, c.cfg.role, dial)
+	} else {
+		c.mgr, c.logs = newManagerOf(t, c.eps, c.scfg, c.cfg.role, dial)
+	}
 	c.events = watchAvailability(t, c.mgr, c.cfg.role)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -256,10 +289,17 @@ func (c *cluster) nameOf(addr string) string {
 
 // args are the flags of every start of the slot.
 func (n *procNode) args() []string {
-	a := []string{"-etcd", n.etcd.Addr(), "-root-path", procRootPath, "-role", n.c.cfg.role,
+	etcd := strings.Join(n.c.eps, ",")
+	if n.etcd != nil {
+		etcd = n.etcd.Addr()
+	}
+	a := []string{"-etcd", etcd, "-root-path", procRootPath, "-role", n.c.cfg.role,
 		"-listen", n.addr, "-ttl", procTTL.String(), "-stop-timeout", "10s"}
 	if n.c.cfg.bin == "coordinator" {
 		a = append(a, "-call=") // the test's manager is the caller
+	}
+	if n.c.sec != nil {
+		a = append(a, n.c.sec.nodeArgs...)
 	}
 	return append(a, n.c.cfg.args...)
 }

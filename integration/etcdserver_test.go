@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -48,44 +49,65 @@ func startEtcd(t *testing.T) etcdServer {
 	}
 }
 
-// systemEtcd is a single-member cluster run by the etcd binary.
+// systemEtcd is one member run by the etcd binary: a single-member
+// cluster, or a member of a systemCluster.
 type systemEtcd struct {
-	bin        string
-	dir        string
-	clientPort int
-	peerPort   int
-	p          *proctest.Proc
-	starts     int
+	bin            string
+	name           string
+	dir            string
+	clientPort     int
+	peerPort       int
+	initialCluster string // name=peer URL of every member
+	p              *proctest.Proc
+	starts         int
 }
 
 func startSystemEtcd(t *testing.T) *systemEtcd {
+	t.Helper()
+	e := newSystemEtcd(t, systemEtcdBin(t), "m0")
+	e.initialCluster = e.name + "=" + e.peerURL()
+	e.start(t)
+	e.waitReady(t)
+	return e
+}
+
+// systemEtcdBin returns the path of the etcd binary on PATH.
+func systemEtcdBin(t *testing.T) string {
 	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
 		t.Fatalf("ETCD=system needs the etcd binary on PATH (Debian: apt-get install etcd-server; make integration ETCD=system installs it): %v", err)
 	}
-	ports := proctest.FreePorts(t, 2)
-	e := &systemEtcd{bin: bin, dir: t.TempDir(), clientPort: ports[0], peerPort: ports[1]}
-	e.start(t)
-	return e
+	return bin
 }
+
+// newSystemEtcd returns a member with ports of its own (no port 0: a
+// restarted member must find its ports again), not started.
+func newSystemEtcd(t *testing.T, bin, name string) *systemEtcd {
+	t.Helper()
+	ports := proctest.FreePorts(t, 2)
+	return &systemEtcd{bin: bin, name: name, dir: t.TempDir(), clientPort: ports[0], peerPort: ports[1]}
+}
+
+func (e *systemEtcd) peerURL() string { return "http://127.0.0.1:" + strconv.Itoa(e.peerPort) }
 
 func (e *systemEtcd) Endpoint() string { return "127.0.0.1:" + strconv.Itoa(e.clientPort) }
 
+// start starts the member's process; it does not wait until it serves
+// (a cluster's first member serves once a quorum runs).
 func (e *systemEtcd) start(t testing.TB) {
 	t.Helper()
 	client := "http://" + e.Endpoint()
-	peer := "http://127.0.0.1:" + strconv.Itoa(e.peerPort)
+	peer := e.peerURL()
 	e.starts++
-	e.p = proctest.Start(t, e.bin, fmt.Sprintf("etcd#%d", e.starts),
-		"--name", "m0", "--data-dir", e.dir,
+	e.p = proctest.Start(t, e.bin, fmt.Sprintf("etcd-%s#%d", e.name, e.starts),
+		"--name", e.name, "--data-dir", e.dir,
 		"--listen-client-urls", client, "--advertise-client-urls", client,
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "m0="+peer, "--initial-cluster-token", "integration",
+		"--initial-cluster", e.initialCluster, "--initial-cluster-token", "integration",
 		// Fast elections, as the embedded member's, keep fault tests short.
 		"--heartbeat-interval", "50", "--election-timeout", "500",
 		"--log-level", "warn")
-	e.waitReady(t)
 }
 
 // waitReady waits until the server answers a read.
@@ -125,4 +147,135 @@ func (e *systemEtcd) Stop(t testing.TB) {
 func (e *systemEtcd) Restart(t testing.TB) {
 	t.Helper()
 	e.start(t)
+	e.waitReady(t)
+}
+
+// etcdCluster is the etcd of a scenario that needs several members: an
+// embedded cluster (internal/etcdtest), or with ETCD=system one process of
+// the etcd binary per member.
+type etcdCluster interface {
+	// Endpoints returns every member's client address.
+	Endpoints() []string
+	// StopMember takes member i down: an embedded member is closed (it
+	// hands its leadership over first); a process is killed (SIGKILL), a
+	// crash that leaves the others to elect a leader.
+	StopMember(t testing.TB, i int)
+	// RestartMember starts member i again on its ports and data.
+	RestartMember(t testing.TB, i int)
+	// WaitLeader waits until the running members agree on a leader and
+	// returns its index.
+	WaitLeader(t testing.TB) int
+}
+
+// startEtcdCluster starts an n-member cluster, as ETCD says (see
+// startEtcd).
+func startEtcdCluster(t *testing.T, n int) etcdCluster {
+	t.Helper()
+	switch e := os.Getenv("ETCD"); e {
+	case "", "embedded":
+		return etcdtest.StartCluster(t, n)
+	case "system":
+		return startSystemCluster(t, n)
+	default:
+		t.Fatalf("ETCD (%q) must be embedded or system", e)
+		return nil
+	}
+}
+
+// systemCluster is an n-member cluster of etcd processes.
+type systemCluster struct {
+	members []*systemEtcd
+	cli     *clientv3.Client // to every member, for their status
+}
+
+func startSystemCluster(t *testing.T, n int) *systemCluster {
+	t.Helper()
+	bin := systemEtcdBin(t)
+	c := &systemCluster{}
+	var peers []string
+	for i := range n {
+		m := newSystemEtcd(t, bin, fmt.Sprintf("m%d", i))
+		c.members = append(c.members, m)
+		peers = append(peers, m.name+"="+m.peerURL())
+	}
+	// Every process first, then the waits: a member serves once a quorum
+	// of them runs.
+	for _, m := range c.members {
+		m.initialCluster = strings.Join(peers, ",")
+		m.start(t)
+	}
+	for _, m := range c.members {
+		m.waitReady(t)
+	}
+	c.cli = etcdtest.NewClient(t, c.Endpoints()...)
+	return c
+}
+
+func (c *systemCluster) Endpoints() []string {
+	eps := make([]string, len(c.members))
+	for i, m := range c.members {
+		eps[i] = m.Endpoint()
+	}
+	return eps
+}
+
+func (c *systemCluster) StopMember(t testing.TB, i int) {
+	t.Helper()
+	m := c.members[i]
+	m.p.Kill()
+	_ = m.p.WaitExit(procWait)
+}
+
+func (c *systemCluster) RestartMember(t testing.TB, i int) {
+	t.Helper()
+	c.members[i].start(t)
+	c.members[i].waitReady(t)
+}
+
+func (c *systemCluster) WaitLeader(t testing.TB) int {
+	t.Helper()
+	deadline := time.Now().Add(procWait)
+	for {
+		if i := c.leader(); i >= 0 {
+			return i
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no etcd leader within %s", procWait)
+		}
+		time.Sleep(20 * time.Millisecond) // polling external processes
+	}
+}
+
+// leader returns the index of the leader that every running member
+// names, or -1.
+func (c *systemCluster) leader() int {
+	var leader uint64
+	for _, m := range c.members {
+		select {
+		case <-m.p.Exited():
+			continue
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		st, err := c.cli.Status(ctx, m.Endpoint())
+		cancel()
+		if err != nil || st.Leader == 0 || (leader != 0 && st.Leader != leader) {
+			return -1
+		}
+		leader = st.Leader
+	}
+	for i, m := range c.members {
+		select {
+		case <-m.p.Exited():
+			continue
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		st, err := c.cli.Status(ctx, m.Endpoint())
+		cancel()
+		if err == nil && st.Header.MemberId == leader {
+			return i
+		}
+	}
+	return -1
 }

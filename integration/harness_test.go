@@ -55,10 +55,10 @@ func sessionConfig(ttl time.Duration) session.Config {
 	sc.RootPath = "integration/meta"
 	sc.TTL = ttl
 	sc.RequestTimeout = time.Second
-	sc.Retry.InitialBackoff = 10 * time.Millisecond
-	sc.Retry.MaxBackoff = 200 * time.Millisecond
-	sc.ReregisterBackoff.InitialBackoff = 50 * time.Millisecond
-	sc.ReregisterBackoff.MaxBackoff = 500 * time.Millisecond
+	sc.Retry.Initial = 10 * time.Millisecond
+	sc.Retry.Max = 200 * time.Millisecond
+	sc.ReregisterBackoff.Initial = 50 * time.Millisecond
+	sc.ReregisterBackoff.Max = 500 * time.Millisecond
 	return sc
 }
 
@@ -130,7 +130,7 @@ func newManagerOf(t *testing.T, endpoints []string, cfg session.Config, role str
 	t.Helper()
 	cli := etcdtest.NewClient(t, endpoints...)
 	mc := clientmanager.DefaultConfig()
-	mc.Session = cfg
+	mc.SessionConfig = cfg
 	core, logs := observer.New(zapcore.InfoLevel)
 	m, err := clientmanager.New(cli, mc, clientmanager.WithDialOptions(grpc.WithContextDialer(dial)),
 		clientmanager.WithLogger(zap.New(core)))

@@ -164,8 +164,8 @@ func (tl *timeline) report(t *testing.T, c *cluster, title string, os []outcome)
 	t.Helper()
 	out := make(map[string]figures, len(tl.marks))
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n%-28s %6s %6s %6s %6s %9s %9s %9s  %s\n", title,
-		"phase", "calls", "failed", "unavl", "retry", "p50", "p99", "max", "answered by")
+	fmt.Fprintf(&b, "%s\n%-28s %12s %6s %6s %6s %6s %9s %9s %9s  %s\n", title,
+		"phase", "from", "calls", "failed", "unavl", "retry", "p50", "p99", "max", "answered by")
 	for _, m := range tl.marks {
 		f := summarise(c, tl.phase(os, m.name))
 		out[m.name] = f
@@ -173,7 +173,8 @@ func (tl *timeline) report(t *testing.T, c *cluster, title string, os []outcome)
 		for _, n := range slices.Sorted(maps.Keys(f.byNode)) {
 			by = append(by, fmt.Sprintf("%s:%d", n, f.byNode[n]))
 		}
-		fmt.Fprintf(&b, "%-28s %6d %6d %6d %6d %9s %9s %9s  %s\n", m.name, f.calls, f.failed, f.unavailable,
+		fmt.Fprintf(&b, "%-28s %12s %6d %6d %6d %6d %9s %9s %9s  %s\n", m.name, m.at.Format("15:04:05.000"),
+			f.calls, f.failed, f.unavailable,
 			f.retried, round(f.p50), round(f.p99), round(f.max), strings.Join(by, " "))
 	}
 	t.Log(b.String())

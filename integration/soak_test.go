@@ -32,7 +32,7 @@ const (
 
 // soakSettings are read from the environment: SOAK_DURATION (required:
 // the soak runs only when it is set, as `make soak` does), SOAK_NODES
-// (default 10), SOAK_SEED (default: the time).
+// (default 50), SOAK_SEED (default: the time).
 type soakSettings struct {
 	duration time.Duration
 	nodes    int
@@ -44,7 +44,7 @@ func soakFromEnv(t *testing.T) soakSettings {
 	if d == "" {
 		t.Skip("SOAK_DURATION is not set: run `make soak`")
 	}
-	s := soakSettings{nodes: 10, seed: uint64(time.Now().UnixNano())}
+	s := soakSettings{nodes: soakNodes, seed: uint64(time.Now().UnixNano())}
 	var err error
 	s.duration, err = time.ParseDuration(d)
 	require.NoError(t, err, "SOAK_DURATION")
@@ -170,6 +170,9 @@ func TestProcSoak(t *testing.T) {
 		require.LessOrEqual(t, last.fds, baseline.fds+20, "file descriptors grow")
 	}
 }
+
+// soakNodes is the default number of node processes.
+const soakNodes = 50
 
 // soakConverge bounds the convergence after a cycle's recovery: the
 // target is 2 s; the bound allows a loaded 2-core machine.

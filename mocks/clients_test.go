@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/coordkit/clientmanager/clientmanager"
+	"github.com/coordkit/clientmanager/clientmanager/standalone"
 	"github.com/coordkit/clientmanager/mocks"
 	"github.com/coordkit/clientmanager/session"
 	"github.com/stretchr/testify/mock"
@@ -36,7 +37,7 @@ func anyQueryNodeServing(ctx context.Context, cs clientmanager.Clients) (bool, e
 // process, and that server to steer.
 func fakeQueryNode(t *testing.T) (*clientmanager.Client, *health.Server) {
 	t.Helper()
-	sa := clientmanager.NewStandalone()
+	sa := standalone.New()
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(sa, hs)
 	s := session.Session{ServerID: 7, ServerName: "querynode", Address: "127.0.0.1:0", LeaseID: 70}
@@ -101,7 +102,7 @@ func TestMockedClientLookups(t *testing.T) {
 // A call site that uses generated stubs takes its connection from
 // Clients.RoleConn; the mock hands it one to a fake in process.
 func TestMockedRoleConn(t *testing.T) {
-	sa := clientmanager.NewStandalone()
+	sa := standalone.New()
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(sa, hs)
 	conn, err := sa.Dial(context.Background(), session.Session{ServerID: 7, ServerName: "querynode"})

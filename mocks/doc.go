@@ -13,7 +13,7 @@
 // A call site that takes a clientmanager.Clients rather than a
 // *clientmanager.Manager is tested without etcd or a network: build the
 // *clientmanager.Client it should reach with clientmanager.NewClientForTest,
-// over a connection from clientmanager.Standalone that serves a fake
+// over a connection from a standalone.Server that serves a fake
 // implementation of the remote service, and tell the mock what to return:
 //
 //	m := mocks.NewClients(t)

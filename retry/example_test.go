@@ -20,3 +20,20 @@ func ExampleDo() {
 	fmt.Println(err, attempt)
 	// Output: <nil> 2
 }
+
+func ExampleBackoff_Delay() {
+	b := retry.DefaultBackoff()
+	b.Jitter = 0 // wait the bound itself, so the output is fixed
+	for n := 1; n <= 5; n++ {
+		fmt.Println(n, b.Delay(n, 0.5))
+	}
+	b.Jitter = 1 // full jitter: r = 0.5 waits half the bound
+	fmt.Println(b.Delay(2, 0.5))
+	// Output:
+	// 1 100ms
+	// 2 160ms
+	// 3 256ms
+	// 4 409.6ms
+	// 5 655.36ms
+	// 80ms
+}

@@ -126,7 +126,7 @@ func Do(ctx context.Context, p Policy, fn func(ctx context.Context) error, opts 
 		if p.Attempts > 0 && attempt >= p.Attempts {
 			return &Error{Attempts: attempt, Reason: ErrAttemptsExhausted, Last: last}
 		}
-		wait := p.Backoff(attempt, o.rand())
+		wait := p.Delay(attempt, o.rand())
 		if dl, ok := ctx.Deadline(); ok && o.clock.Until(dl) <= wait {
 			return &Error{Attempts: attempt, Reason: ErrDeadlineTooClose, Last: last}
 		}

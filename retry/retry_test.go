@@ -61,21 +61,21 @@ func TestDoRetriesWithBackoffAndCountsAttempts(t *testing.T) {
 			t.Fatal("next attempt ran before the backoff elapsed")
 		default:
 		}
-		clock.Advance(p.MaxBackoff)
+		clock.Advance(p.Max)
 		require.Equal(t, i, <-attempts)
 	}
 	err := waitResult(t, done)
 	require.ErrorIs(t, err, errBoom)
 	require.ErrorIs(t, err, ErrAttemptsExhausted)
 	require.Contains(t, err.Error(), "3 attempt(s)")
-	require.Equal(t, []time.Duration{p.Backoff(1, 0.5), p.Backoff(2, 0.5)}, waits)
+	require.Equal(t, []time.Duration{p.Delay(1, 0.5), p.Delay(2, 0.5)}, waits)
 }
 
 func TestDoCancelMidSleepReturnsAtOnce(t *testing.T) {
 	clock := clockwork.NewFakeClock()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := DefaultPolicy()
-	p.InitialBackoff, p.MaxBackoff = time.Hour, time.Hour
+	p.Initial, p.Max = time.Hour, time.Hour
 	p.Jitter = 0
 	done := run(ctx, p, func(context.Context) error { return errBoom }, WithClock(clock))
 	require.NoError(t, clock.BlockUntilContext(context.Background(), 1)) // sleeping
@@ -99,7 +99,7 @@ func TestDoNeverSleepsPastDeadline(t *testing.T) {
 	p := DefaultPolicy()
 	p.Attempts = 0 // forever, bounded only by the deadline
 	p.Jitter = 0   // waits 40, 64 min
-	p.InitialBackoff, p.MaxBackoff = 40*time.Minute, 2*time.Hour
+	p.Initial, p.Max = 40*time.Minute, 2*time.Hour
 	attempts := make(chan int, 10)
 	n := 0
 	done := run(ctx, p, func(context.Context) error { n++; attempts <- n; return errBoom }, WithClock(clock))
@@ -155,5 +155,5 @@ func TestDoPerAttemptTimeout(t *testing.T) {
 
 func TestDoInvalidPolicy(t *testing.T) {
 	err := Do(context.Background(), Policy{}, func(context.Context) error { return nil })
-	require.ErrorContains(t, err, "InitialBackoff")
+	require.ErrorContains(t, err, "Backoff.Initial")
 }

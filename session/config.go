@@ -47,10 +47,10 @@ type Config struct {
 	// Retry bounds ServerID allocation and each etcd request of
 	// registration. Default retry.DefaultPolicy() with 10 attempts.
 	Retry retry.Policy
-	// ReregisterBackoff paces re-registration after a lost lease; its
-	// Attempts are ignored (it never gives up). Default 100 ms × 1.6 up to
-	// 5 s, full jitter.
-	ReregisterBackoff retry.Policy
+	// ReregisterBackoff paces re-registration after a lost lease, which
+	// never gives up while the registration is open. Default 100 ms × 1.6
+	// up to 5 s, full jitter.
+	ReregisterBackoff retry.Backoff
 	// RequestTimeout bounds each etcd request. Default 5 s. Must be > 0.
 	RequestTimeout time.Duration
 	// FenceMargin is taken off the lease's deadline as this process sees it
@@ -74,9 +74,8 @@ type Config struct {
 func DefaultConfig() Config {
 	rp := retry.DefaultPolicy()
 	rp.Attempts = 10
-	rb := retry.DefaultPolicy()
-	rb.Attempts = 0
-	rb.MaxBackoff = 5 * time.Second
+	rb := retry.DefaultBackoff()
+	rb.Max = 5 * time.Second
 	return Config{
 		RootPath:          "by-dev/meta",
 		TTL:               15 * time.Second,
@@ -155,10 +154,18 @@ func (c Config) ParseKey(role, key string) (serverID int64, ok bool) {
 	return id, true
 }
 
-// validRole reports whether role can be used in a key.
-func validRole(role string) error {
+// ErrInvalidRole is returned (marked, with errors.Is) by ValidateRole and
+// by every check of a role name built on it.
+var ErrInvalidRole = errors.New("session: invalid role")
+
+// ValidateRole returns an error marked ErrInvalidRole unless role can name
+// a role: it is non-empty, has no '/' or space (it is one segment of the
+// registry's keys) and is not "id" (the segment of the ServerID counter).
+// Every package checks role names with it.
+func ValidateRole(role string) error {
 	if role == "" || strings.ContainsAny(role, "/ ") || role == "id" {
-		return errors.Newf("session: role %q must be non-empty, without '/' or spaces, and not \"id\"", role)
+		return errors.Mark(errors.Newf("role (%q) must be non-empty, without '/' or spaces, and not \"id\"", role),
+			ErrInvalidRole)
 	}
 	return nil
 }

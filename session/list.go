@@ -24,8 +24,8 @@ func List(ctx context.Context, cli *clientv3.Client, cfg Config, role string) ([
 	if err := cfg.Validate(); err != nil {
 		return nil, 0, err
 	}
-	if err := validRole(role); err != nil {
-		return nil, 0, err
+	if err := ValidateRole(role); err != nil {
+		return nil, 0, errors.Wrap(err, "session: List")
 	}
 	st := newState(cfg, role, versionFilter{})
 	rev, err := listRole(ctx, cli, cfg, role, DefaultWatchConfig(role).ListPageSize, st)

@@ -82,7 +82,10 @@ type Registration struct {
 // Register puts s under cfg and keeps it there until Close.
 //
 // s.ServerName is the role and s.Address is required; a zero s.ServerID is
-// allocated from the counter at cfg.IDKey(), a positive one is used as is.
+// allocated from the counter at cfg.IDKey() by the transaction that puts
+// the session (two round trips to etcd in all: the lease's grant, in
+// parallel with the counter's read, then that transaction), a positive
+// one is used as is.
 // s.LeaseID and s.Stopping are set by the Registration; an empty
 // s.HostName is filled with the machine's host name. When cfg.ReplaceStale
 // is set, sessions of the same role at the same Address (a previous run of
@@ -121,19 +124,21 @@ func Register(ctx context.Context, cli *clientv3.Client, s Session, cfg Config, 
 	if s.Incarnation == "" {
 		s.Incarnation = NewIncarnation()
 	}
+	var r *Registration
+	var t *term
 	if s.ServerID == 0 {
-		id, err := allocateServerID(ctx, cli, cfg, o)
-		if err != nil {
+		var err error
+		if r, t, err = registerNew(ctx, cli, s, cfg, o); err != nil {
 			return nil, err
 		}
-		s.ServerID = id
-	}
-	r := newRegistration(cli, s, cfg, o)
-	t, err := r.establish(ctx, cfg.Retry, 0, true)
-	if err != nil {
-		r.cancel()
-		r.wg.Wait()
-		return nil, errors.Wrapf(err, "session: register %s", s)
+	} else {
+		r = newRegistration(cli, s, cfg, o)
+		var err error
+		if t, err = r.establish(ctx, cfg.Retry, 0, true); err != nil {
+			r.cancel()
+			r.wg.Wait()
+			return nil, errors.Wrapf(err, "session: register %s", s)
+		}
 	}
 	r.install(t, false)
 	r.wg.Add(1)
@@ -142,9 +147,10 @@ func Register(ctx context.Context, cli *clientv3.Client, s Session, cfg Config, 
 }
 
 func validateSession(s Session) error {
+	if err := ValidateRole(s.ServerName); err != nil {
+		return errors.Wrap(err, "session: ServerName")
+	}
 	switch {
-	case validRole(s.ServerName) != nil:
-		return errors.Newf("session: ServerName (%q) must be non-empty, without '/' or spaces, and not \"id\"", s.ServerName)
 	case strings.TrimSpace(s.Address) == "":
 		return errors.Newf("session: Address (%q) must not be empty", s.Address)
 	case s.ServerID < 0:
@@ -266,7 +272,7 @@ func (r *Registration) rand() float64 {
 }
 
 func retryOptions(o options) []retry.Option {
-	opts := []retry.Option{retry.WithClock(o.clock)}
+	opts := []retry.Option{retry.WithClock(o.clock), retry.RetryIf(retryableEtcd)} // credentials etcd rejects: no retry
 	if o.rand != nil {
 		opts = append(opts, retry.WithRand(o.rand))
 	}

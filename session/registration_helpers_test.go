@@ -22,10 +22,10 @@ func regConfig(ttl time.Duration) session.Config {
 	cfg.RootPath = "regtest/meta"
 	cfg.TTL = ttl
 	cfg.RequestTimeout = time.Second
-	cfg.Retry.InitialBackoff = 10 * time.Millisecond
-	cfg.Retry.MaxBackoff = 200 * time.Millisecond
-	cfg.ReregisterBackoff.InitialBackoff = 50 * time.Millisecond
-	cfg.ReregisterBackoff.MaxBackoff = 500 * time.Millisecond
+	cfg.Retry.Initial = 10 * time.Millisecond
+	cfg.Retry.Max = 200 * time.Millisecond
+	cfg.ReregisterBackoff.Initial = 50 * time.Millisecond
+	cfg.ReregisterBackoff.Max = 500 * time.Millisecond
 	return cfg
 }
 

@@ -87,7 +87,7 @@ func TestRegisterRejectsInvalidInput(t *testing.T) {
 		{"TTL below a second", func(c *session.Config) { c.TTL = 500 * time.Millisecond }, nil, "TTL"},
 		{"zero RequestTimeout", func(c *session.Config) { c.RequestTimeout = 0 }, nil, "RequestTimeout"},
 		{"unknown LostPolicy", func(c *session.Config) { c.LostPolicy = 7 }, nil, "LostPolicy"},
-		{"bad Retry", func(c *session.Config) { c.Retry.InitialBackoff = 0 }, nil, "Retry"},
+		{"bad Retry", func(c *session.Config) { c.Retry.Initial = 0 }, nil, "Retry"},
 		{"empty ServerName", nil, func(s *session.Session) { s.ServerName = "" }, "ServerName"},
 		{"ServerName with a slash", nil, func(s *session.Session) { s.ServerName = "query/node" }, "ServerName"},
 		{"ServerName id", nil, func(s *session.Session) { s.ServerName = "id" }, "ServerName"},

@@ -30,6 +30,7 @@ type Watcher struct {
 
 	rev      atomic.Int64
 	lastSync atomic.Int64 // unix nanoseconds; 0 before the first sync
+	access   accessState  // etcd's refusal of the credentials (watcher_loop.go)
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup

@@ -40,8 +40,8 @@ func TestWatcherThroughClusterFaults(t *testing.T) {
 	wcli := etcdtest.NewClient(t, addrs...)
 	cfg := testConfig(t)
 	cfg.RequestTimeout = time.Second
-	cfg.ReregisterBackoff.InitialBackoff = 50 * time.Millisecond
-	cfg.ReregisterBackoff.MaxBackoff = 500 * time.Millisecond
+	cfg.ReregisterBackoff.Initial = 50 * time.Millisecond
+	cfg.ReregisterBackoff.Max = 500 * time.Millisecond
 	shortCfg := cfg
 	shortCfg.TTL = 3 * time.Second
 	const role = "querynode"

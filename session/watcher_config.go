@@ -21,12 +21,11 @@ type WatchConfig struct {
 	// the range an Add. Pre-releases match only a constraint that names a
 	// pre-release. Default "": every version.
 	VersionRange string
-	// ResyncBackoff paces the re-lists after a broken watch; its Attempts
-	// are ignored (the watcher never gives up). The first re-list after a
-	// break waits a jittered Backoff(1) too, so that watchers of a
-	// restarted etcd do not re-list in one herd. Default 100 ms × 1.6 up to
-	// 5 s, full jitter.
-	ResyncBackoff retry.Policy
+	// ResyncBackoff paces the re-lists after a broken watch; the watcher
+	// never gives up. The first re-list after a break waits a jittered
+	// Delay(1) too, so that watchers of a restarted etcd do not re-list in
+	// one herd. Default 100 ms × 1.6 up to 5 s, full jitter.
+	ResyncBackoff retry.Backoff
 	// ListPageSize is how many keys each request of a list reads: the
 	// initial list and every re-list read the role page by page at one
 	// revision, each request bounded by Config.RequestTimeout, so a list
@@ -54,9 +53,8 @@ type WatchConfig struct {
 // DefaultWatchConfig returns the defaults documented on each field, for
 // role.
 func DefaultWatchConfig(role string) WatchConfig {
-	b := retry.DefaultPolicy()
-	b.Attempts = 0
-	b.MaxBackoff = 5 * time.Second
+	b := retry.DefaultBackoff()
+	b.Max = 5 * time.Second
 	return WatchConfig{
 		Role:             role,
 		ResyncBackoff:    b,
@@ -68,8 +66,8 @@ func DefaultWatchConfig(role string) WatchConfig {
 
 // Validate reports the first field that is out of range.
 func (c WatchConfig) Validate() error {
-	if validRole(c.Role) != nil {
-		return errors.Newf("session: Role (%q) must be non-empty, without '/' or spaces, and not \"id\"", c.Role)
+	if err := ValidateRole(c.Role); err != nil {
+		return errors.Wrap(err, "session: Role")
 	}
 	if _, err := parseVersionRange(c.VersionRange); err != nil {
 		return err

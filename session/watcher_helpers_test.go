@@ -41,8 +41,8 @@ func testConfig(t testing.TB) Config {
 // fastWatchConfig paces resyncs and progress checks for tests.
 func fastWatchConfig(role string) WatchConfig {
 	wc := DefaultWatchConfig(role)
-	wc.ResyncBackoff.InitialBackoff = 20 * time.Millisecond
-	wc.ResyncBackoff.MaxBackoff = 200 * time.Millisecond
+	wc.ResyncBackoff.Initial = 20 * time.Millisecond
+	wc.ResyncBackoff.Max = 200 * time.Millisecond
 	return wc
 }
 

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -70,7 +71,7 @@ func (w *Watcher) resync(ctx context.Context, brk watchBreak, attempt int) (int6
 	for first := true; ; first = false {
 		if !initial || !first {
 			n++
-			if !w.sleep(ctx, w.wc.ResyncBackoff.Backoff(n, w.o.rand())) {
+			if !w.sleep(ctx, w.wc.ResyncBackoff.Delay(n, w.o.rand())) {
 				return 0, n, false
 			}
 		}
@@ -79,12 +80,18 @@ func (w *Watcher) resync(ctx context.Context, brk watchBreak, attempt int) (int6
 			if ctx.Err() != nil {
 				return 0, n, false
 			}
-			if failures++; failures == 1 {
+			failures++
+			if IsEtcdAuthError(err) {
+				w.refused(err)
+				continue
+			}
+			if failures == 1 {
 				w.log.Warn("session list failed, keeping the last known set; retrying with backoff",
 					zap.Error(err), zap.Int("known", len(w.st.shown)))
 			}
 			continue
 		}
+		w.accepted()
 		// Publish before moving the revision: whenever Revision returns R,
 		// Sessions reflects at least R.
 		evs := w.st.endList(rev)
@@ -261,4 +268,89 @@ func countTypes(evs []Event) (add, upd, del int) {
 		}
 	}
 	return add, upd, del
+}
+
+// Err returns why the watcher cannot read its role: etcd refused its
+// credentials or permissions on the last list (IsEtcdAuthError: a wrong
+// password, a user without read permission on the role's prefix). The
+// error names etcd's endpoints, the prefix and etcd's cause. It is nil
+// before such a refusal and again once a list succeeds: the watcher keeps
+// listing with ResyncBackoff, so credentials fixed in etcd (a permission
+// granted) are picked up without a restart, but every refusal after a
+// success is logged at error level, never retried silently.
+func (w *Watcher) Err() error { return w.access.get() }
+
+// Refused returns a channel closed once Err is not nil; after Err clears,
+// a new channel, open until the next refusal.
+func (w *Watcher) Refused() <-chan struct{} { return w.access.wait() }
+
+// refused records that etcd refused the list with err, logging it at
+// error level when it is the first refusal since a success or a new
+// cause.
+func (w *Watcher) refused(err error) {
+	werr := errors.Wrapf(err, "session: etcd %v refused the credentials of the watcher of role %q reading %s",
+		w.cli.Endpoints(), w.wc.Role, w.cfg.RolePrefix(w.wc.Role))
+	if w.access.set(werr) {
+		w.log.Error("etcd refused the session watcher's credentials; retrying with backoff until they are fixed",
+			zap.Strings("etcd", w.cli.Endpoints()), zap.String("prefix", w.cfg.RolePrefix(w.wc.Role)),
+			zap.Error(err), zap.Int("known", len(w.st.shown)))
+	}
+}
+
+// accepted clears a recorded refusal after a list succeeded.
+func (w *Watcher) accepted() {
+	if w.access.clear() {
+		w.log.Info("etcd accepts the session watcher's credentials again")
+	}
+}
+
+// accessState is etcd's refusal of a watcher's credentials, when its last
+// list met one.
+type accessState struct {
+	mu      sync.Mutex
+	err     error
+	refused chan struct{} // closed while err != nil; nil until wait
+}
+
+func (a *accessState) get() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.err
+}
+
+func (a *accessState) wait() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.refused == nil {
+		a.refused = make(chan struct{})
+		if a.err != nil {
+			close(a.refused)
+		}
+	}
+	return a.refused
+}
+
+// set records err and reports whether it is news: no refusal was
+// recorded, or one with another cause.
+func (a *accessState) set(err error) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	news := a.err == nil || errors.UnwrapAll(a.err).Error() != errors.UnwrapAll(err).Error()
+	if a.err == nil && a.refused != nil {
+		close(a.refused)
+	}
+	a.err = err
+	return news
+}
+
+// clear forgets the refusal and reports whether there was one.
+func (a *accessState) clear() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.err == nil {
+		return false
+	}
+	a.err = nil
+	a.refused = nil // the next wait makes an open channel
+	return true
 }

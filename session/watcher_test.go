@@ -34,7 +34,7 @@ func TestNewWatcherValidates(t *testing.T) {
 		{name: "version range", cli: m.Client, cfg: DefaultConfig(), wc: func(c *WatchConfig) { c.VersionRange = ">= banana" }, want: "VersionRange"},
 		{name: "buffer", cli: m.Client, cfg: DefaultConfig(), wc: func(c *WatchConfig) { c.SubscriberBuffer = -1 }, want: "SubscriberBuffer"},
 		{name: "progress", cli: m.Client, cfg: DefaultConfig(), wc: func(c *WatchConfig) { c.ProgressInterval = -time.Second }, want: "ProgressInterval"},
-		{name: "backoff", cli: m.Client, cfg: DefaultConfig(), wc: func(c *WatchConfig) { c.ResyncBackoff = retry.Policy{} }, want: "ResyncBackoff"},
+		{name: "backoff", cli: m.Client, cfg: DefaultConfig(), wc: func(c *WatchConfig) { c.ResyncBackoff = retry.Backoff{} }, want: "ResyncBackoff"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cockroachdb/errors"
 
+	"github.com/coordkit/clientmanager/security"
 	"github.com/coordkit/clientmanager/session"
 )
 
@@ -91,6 +92,16 @@ type Config struct {
 	// "/" ("/pkg.Service/") allows every method of that service. Default
 	// none.
 	GateAllowlist []string
+	// TLS, when set, makes ServerOptions serve with mutual TLS: the server
+	// presents TLS's certificate and refuses callers without a certificate
+	// of the cluster's CA. Default nil: plaintext. See package security.
+	TLS *security.TLS
+	// AllowedCallerRoles, when not empty, rejects every call (the health
+	// service included) whose caller's certificate names none of these
+	// roles: codes.PermissionDenied (another role) or
+	// codes.Unauthenticated (no role), with the expected and presented
+	// names. Default none: any certificate of the CA. Needs TLS.
+	AllowedCallerRoles []string
 }
 
 // DefaultConfig returns the defaults documented on each field. Session's
@@ -108,10 +119,10 @@ func DefaultConfig() Config {
 
 // Validate reports the first field that is out of range.
 func (c Config) Validate() error {
-	role := c.Session.ServerName
+	if err := session.ValidateRole(c.Session.ServerName); err != nil {
+		return errors.Wrap(err, "startup: Session.ServerName")
+	}
 	switch {
-	case role == "" || strings.ContainsAny(role, "/ ") || role == "id":
-		return errors.Newf("startup: Session.ServerName (%q) must be non-empty, without '/' or spaces, and not \"id\"", role)
 	case c.DependencyTimeout < 0:
 		return errors.Newf("startup: DependencyTimeout (%s) must be ≥ 0", c.DependencyTimeout)
 	case c.DependencyPolicy != Continue && c.DependencyPolicy != Strict:
@@ -128,13 +139,16 @@ func (c Config) Validate() error {
 	}
 	seen := make(map[string]bool, len(c.Dependencies))
 	for i, d := range c.Dependencies {
-		if d.Role == "" || strings.ContainsAny(d.Role, "/ ") {
-			return errors.Newf("startup: Dependencies[%d].Role (%q) must be non-empty, without '/' or spaces", i, d.Role)
+		if err := session.ValidateRole(d.Role); err != nil {
+			return errors.Wrapf(err, "startup: Dependencies[%d].Role", i)
 		}
 		if seen[d.Role] {
 			return errors.Newf("startup: Dependencies[%d].Role (%q) is listed twice", i, d.Role)
 		}
 		seen[d.Role] = true
+	}
+	if err := c.validateSecurity(); err != nil {
+		return err
 	}
 	for i, m := range c.GateAllowlist {
 		if !strings.HasPrefix(m, "/") || strings.Count(m, "/") != 2 || len(m) < 3 || m[1] == '/' {

@@ -33,6 +33,8 @@ func TestConfigValidate(t *testing.T) {
 		{"zero stop timeout", func(c *Config) { c.StopTimeout = 0 }, "StopTimeout (0s)"},
 		{"session config", func(c *Config) { c.SessionConfig.TTL = 0 }, "SessionConfig"},
 		{"empty dependency", func(c *Config) { c.Dependencies = []Dependency{{Role: ""}} }, "Dependencies[0].Role"},
+		{"dependency id", func(c *Config) { c.Dependencies = []Dependency{{Role: "id"}} }, `Dependencies[0].Role: role ("id")`},
+		{"dependency with space", func(c *Config) { c.Dependencies = []Dependency{{Role: "root coord"}} }, "Dependencies[0].Role"},
 		{"duplicate dependency", func(c *Config) {
 			c.Dependencies = []Dependency{{Role: "rootcoord"}, {Role: "rootcoord", Optional: true}}
 		}, "Dependencies[1].Role (\"rootcoord\") is listed twice"},

@@ -28,7 +28,7 @@ func TestRunnerDependencies(t *testing.T) {
 		cfg.SessionConfig.RootPath = "deps/" + t.Name()
 		cfg.Dependencies = deps
 		mc := clientmanager.DefaultConfig()
-		mc.Session = cfg.SessionConfig
+		mc.SessionConfig = cfg.SessionConfig
 		mgr, err := clientmanager.New(m.Client, mc,
 			clientmanager.WithLogger(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))))
 		require.NoError(t, err)

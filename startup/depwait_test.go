@@ -27,7 +27,7 @@ func TestDependencyWaitReported(t *testing.T) {
 	cfg.Dependencies = []Dependency{{Role: "rootcoord"}, {Role: "datacoord"}, {Role: "indexnode", Optional: true}}
 	cfg.DependencyTimeout = time.Minute
 	mc := clientmanager.DefaultConfig()
-	mc.Session = cfg.SessionConfig
+	mc.SessionConfig = cfg.SessionConfig
 	mgr, err := clientmanager.New(m.Client, mc,
 		clientmanager.WithLogger(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))))
 	require.NoError(t, err)

@@ -23,7 +23,7 @@
 // serves; the health service and Config.GateAllowlist are always served) and
 // check the caller's view of this process's identity: a call addressed to
 // another ServerID or LeaseID (an earlier incarnation at the same address) is
-// rejected, see clientmanager.CheckIdentity. A rejected call gets
+// rejected, see identity.Check. A rejected call gets
 // codes.Unavailable with the state in an error detail; StateFromError reads
 // it back.
 //

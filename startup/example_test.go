@@ -34,7 +34,7 @@ func Example() {
 		cfg.Dependencies = []startup.Dependency{{Role: "rootcoord"}}
 
 		mc := clientmanager.DefaultConfig()
-		mc.Session = cfg.SessionConfig
+		mc.SessionConfig = cfg.SessionConfig
 		mgr, err := clientmanager.New(cli, mc)
 		if err != nil {
 			return err

@@ -36,10 +36,10 @@ func testSessionConfig() session.Config {
 	sc.RootPath = "startuptest/meta"
 	sc.TTL = 2 * time.Second
 	sc.RequestTimeout = time.Second
-	sc.Retry.InitialBackoff = 10 * time.Millisecond
-	sc.Retry.MaxBackoff = 200 * time.Millisecond
-	sc.ReregisterBackoff.InitialBackoff = 50 * time.Millisecond
-	sc.ReregisterBackoff.MaxBackoff = 500 * time.Millisecond
+	sc.Retry.Initial = 10 * time.Millisecond
+	sc.Retry.Max = 200 * time.Millisecond
+	sc.ReregisterBackoff.Initial = 50 * time.Millisecond
+	sc.ReregisterBackoff.Max = 500 * time.Millisecond
 	return sc
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
@@ -16,23 +17,36 @@ type machine struct {
 	log   *zap.Logger
 	clock clockwork.Clock
 	state atomic.Int32 // mirror of last.To for lock-free reads
+	// phases records how long each phase lasted; nil: not recorded.
+	phases *phaseGauges
 
 	mu      sync.Mutex
 	last    Transition                // the change that led to the current state
+	phaseAt time.Time                 // when the current phase began: last.At, or Run's start
 	waiters map[State][]chan struct{} // closed when their state is entered
 	stopped chan struct{}             // closed on StateStopped
 	subs    map[*subscriber]struct{}
 }
 
 func newMachine(log *zap.Logger, clock clockwork.Clock) *machine {
+	now := clock.Now()
 	return &machine{
 		log:     log,
 		clock:   clock,
-		last:    Transition{From: StateInitializing, To: StateInitializing, At: clock.Now(), Reason: "created"},
+		last:    Transition{From: StateInitializing, To: StateInitializing, At: now, Reason: "created"},
+		phaseAt: now,
 		waiters: make(map[State][]chan struct{}),
 		stopped: make(chan struct{}),
 		subs:    make(map[*subscriber]struct{}),
 	}
+}
+
+// phaseBegins restarts the clock of the current phase: the Initializing
+// phase lasts from Run's start, not from New.
+func (m *machine) phaseBegins() {
+	m.mu.Lock()
+	m.phaseAt = m.clock.Now()
+	m.mu.Unlock()
 }
 
 // current returns the state without taking a lock.
@@ -48,7 +62,8 @@ func (m *machine) transition(to State, reason string) (Transition, error) {
 		return Transition{}, &IllegalTransitionError{From: from, To: to}
 	}
 	t := Transition{From: from, To: to, At: m.clock.Now(), Reason: reason}
-	m.last = t
+	m.phases.ended(from, t.At.Sub(m.phaseAt))
+	m.last, m.phaseAt = t, t.At
 	m.state.Store(int32(to))
 	for _, ch := range m.waiters[to] {
 		close(ch)

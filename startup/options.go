@@ -14,6 +14,7 @@ type options struct {
 	logger      *zap.Logger
 	clock       clockwork.Clock
 	sessionOpts []session.Option
+	metrics     *Metrics // nil: none
 }
 
 func buildOptions(opts []Option) options {

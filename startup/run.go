@@ -96,6 +96,7 @@ func (r *Runner) Run(ctx context.Context, srv *grpc.Server, lis net.Listener) er
 // returns nil once registered (follow then moves to Healthy or StandBy), or
 // the reason it did not get there.
 func (r *Runner) bringUp(ctx context.Context, sv *serving, pre session.Session) error {
+	r.m.phaseBegins()
 	if err := r.comp.Init(ctx); err != nil {
 		return errors.Wrap(err, "startup: Init")
 	}

@@ -5,15 +5,14 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/cockroachdb/errors"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/keepalive"
 
 	"github.com/coordkit/clientmanager/clientmanager"
+	"github.com/coordkit/clientmanager/identity"
 	"github.com/coordkit/clientmanager/session"
 )
 
@@ -51,7 +50,7 @@ type Deactivator interface {
 // All its methods are safe for concurrent use.
 type Runner struct {
 	cli  *clientv3.Client
-	mgr  *clientmanager.Manager
+	mgr  ClientManager // nil without Dependencies
 	cfg  Config
 	comp Component
 	o    options
@@ -79,9 +78,23 @@ type Runner struct {
 	wg        sync.WaitGroup // subscription pumps
 }
 
-// New returns a Runner of c. mgr may be nil when cfg has no Dependencies.
-// Nothing starts before Run.
-func New(cli *clientv3.Client, mgr *clientmanager.Manager, cfg Config, c Component, opts ...Option) (*Runner, error) {
+// ClientManager is what a Runner needs of the client manager: it adds the
+// Config.Dependencies and waits for them. *clientmanager.Manager
+// satisfies it.
+type ClientManager interface {
+	AddDependency(role string) error
+	IsRoleOnline(role string) bool
+	WatchClients(ctx context.Context, role string) <-chan clientmanager.ClientEvent
+}
+
+var _ ClientManager = (*clientmanager.Manager)(nil)
+
+// New returns a Runner of c. mgr (typically a *clientmanager.Manager) may
+// be nil when cfg has no Dependencies. Nothing starts before Run.
+func New(cli *clientv3.Client, mgr ClientManager, cfg Config, c Component, opts ...Option) (*Runner, error) {
+	if m, ok := mgr.(*clientmanager.Manager); ok && m == nil {
+		mgr = nil // a nil *Manager is no manager
+	}
 	switch {
 	case cli == nil:
 		return nil, errors.New("startup: New: etcd client is nil")
@@ -99,6 +112,7 @@ func New(cli *clientv3.Client, mgr *clientmanager.Manager, cfg Config, c Compone
 	o := buildOptions(opts)
 	log := o.logger.With(zap.String("role", cfg.Session.ServerName))
 	m := newMachine(log, o.clock)
+	m.phases = o.metrics.forRole(cfg.Session.ServerName)
 	r := &Runner{
 		cli:    cli,
 		mgr:    mgr,
@@ -124,26 +138,26 @@ func New(cli *clientv3.Client, mgr *clientmanager.Manager, cfg Config, c Compone
 }
 
 // ServerOptions returns the interceptors to build the gRPC server with:
-// state gating (only Healthy serves, except the health service and
+// with Config.TLS first its server credentials and the check of
+// Config.AllowedCallerRoles, then the call's logger (Logger: the Runner's, with the call's request ID as
+// correlation_id and its method), state gating (only Healthy serves, except the health service and
 // Config.GateAllowlist), then the identity check against this process's
-// current session (clientmanager.CheckIdentity). Before its session is
+// current session (identity.Check). Before its session is
 // registered the process has no identity: calls without one pass, calls
 // that carry one are rejected.
 func (r *Runner) ServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(r.gate.unary, clientmanager.IdentityUnaryServerInterceptor(r.identity)),
-		grpc.ChainStreamInterceptor(r.gate.stream, clientmanager.IdentityStreamServerInterceptor(r.identity)),
-		// The manager's clients ping every 10 s even when idle; a server that
-		// enforced grpc's default (5 min) would close them as abusive.
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-	}
+	return append(securityServerOptions(r.cfg), // Config.TLS: credentials and caller roles first
+		grpc.ChainUnaryInterceptor(r.logUnary, r.gate.unary, identity.UnaryServerInterceptor(r.identity)),
+		grpc.ChainStreamInterceptor(r.logStream, r.gate.stream, identity.StreamServerInterceptor(r.identity)),
+		grpc.KeepaliveEnforcementPolicy(KeepalivePolicy()),
+	)
 }
 
 // identity is the session calls are checked against: the registered one,
 // or before registration Config.Session with its Incarnation (filled by
 // New) and a LeaseID (-1) no caller can know: a call addressed to this
 // process's Incarnation passes from the moment its key is visible, even
-// before Register has returned (see clientmanager.CheckIdentity).
+// before Register has returned (see identity.Check).
 func (r *Runner) identity() session.Session {
 	if reg := r.reg.Load(); reg != nil {
 		// The check reads only the ids: no copy of the labels per call.

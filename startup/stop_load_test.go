@@ -33,7 +33,7 @@ func TestGracefulStopUnderLoad(t *testing.T) {
 
 	core, logs := observer.New(zapcore.DebugLevel)
 	mc := clientmanager.DefaultConfig()
-	mc.Session = cfg.SessionConfig
+	mc.SessionConfig = cfg.SessionConfig
 	mgr, err := clientmanager.New(m.Client, mc, clientmanager.WithLogger(zap.New(core)))
 	require.NoError(t, err)
 	defer func() { require.NoError(t, mgr.Close()) }()

@@ -45,26 +45,6 @@ func Peek(b Balancer, candidates []int64, exclude func(id int64) bool) (id int64
 	return b.Pick(candidates, exclude)
 }
 
-// CostReporter is implemented by balancers that use the load servers report
-// about themselves (LookAside).
-type CostReporter interface {
-	// ReportCost records the cost metrics node id sent with a response.
-	ReportCost(id int64, cost CostMetrics)
-}
-
-// CostMetrics is a node's own account of its load, as sent with a response.
-type CostMetrics struct {
-	// ServiceTime is the time the server spent on a request, excluding
-	// network and client time (its recent average).
-	ServiceTime time.Duration
-	// Queued is the number of requests waiting at the server, from all
-	// clients.
-	Queued int64
-	// Executing is the number of requests the server is running, from all
-	// clients.
-	Executing int64
-}
-
 // Call is one call started with Balancer.Start. The zero Call does nothing.
 type Call struct {
 	n   *node
@@ -99,9 +79,8 @@ func (c Call) Done(latency time.Duration, err error) {
 }
 
 var (
-	_ Balancer     = (*RoundRobin)(nil)
-	_ Balancer     = (*PowerOfTwo)(nil)
-	_ Balancer     = (*LookAside)(nil)
-	_ Peeker       = (*RoundRobin)(nil)
-	_ CostReporter = (*LookAside)(nil)
+	_ Balancer = (*RoundRobin)(nil)
+	_ Balancer = (*PowerOfTwo)(nil)
+	_ Balancer = (*LookAside)(nil)
+	_ Peeker   = (*RoundRobin)(nil)
 )

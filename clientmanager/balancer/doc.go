@@ -14,10 +14,10 @@
 //     random and takes the one with fewer calls in flight. It adapts to slow
 //     nodes without any tuning and without herding.
 //   - LookAside scores each candidate with the C3 formula Milvus uses and
-//     takes the lowest score. It learns from latencies, errors and, if the
-//     servers report them, service times and queue lengths (CostReporter).
-//     Failed calls count as slow calls, so a node that fails fast is not
-//     preferred; new nodes are not trusted until a blackout has passed.
+//     takes the lowest score. It learns from the latencies and errors this
+//     process sees. Failed calls count as slow calls, so a node that fails
+//     fast is not preferred; new nodes are not trusted until a blackout
+//     has passed.
 //
 // Pick, Start and Call.Done are safe for concurrent use, take no locks and do
 // not allocate once a node has been seen: per-node state lives in a

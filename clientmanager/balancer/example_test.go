@@ -41,7 +41,7 @@ func ExampleNewRoundRobin() {
 	// Output: 1 3 1 3
 }
 
-func ExampleLookAside_ReportCost() {
+func ExampleLookAside() {
 	cfg := balancer.DefaultLookAsideConfig()
 	cfg.Blackout = 0 // trust new nodes at once, for the example
 	l, err := balancer.NewLookAside(cfg)
@@ -49,11 +49,9 @@ func ExampleLookAside_ReportCost() {
 		fmt.Println(err)
 		return
 	}
-	for _, id := range []int64{1, 2} {
-		l.Start(id).Done(10*time.Millisecond, nil)
-	}
-	// Node 1 reports a long queue with its response: it is avoided.
-	l.ReportCost(1, balancer.CostMetrics{ServiceTime: 8 * time.Millisecond, Queued: 30})
+	// Node 1 answers in 80 ms, node 2 in 10 ms: node 1 is avoided.
+	l.Start(1).Done(80*time.Millisecond, nil)
+	l.Start(2).Done(10*time.Millisecond, nil)
 	id, _ := l.Pick([]int64{1, 2}, nil)
 	fmt.Println("picked", id)
 	// Output: picked 2

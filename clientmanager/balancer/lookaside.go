@@ -1,34 +1,28 @@
 package balancer
 
-import (
-	"math"
-
-	"github.com/jonboulle/clockwork"
-)
+import "github.com/jonboulle/clockwork"
 
 // LookAside picks the candidate with the lowest C3 score (Suresh et al.,
 // "C3: Cutting Tail Latency in Cloud Data Stores via Adaptive Replica
-// Selection"), the score Milvus's look-aside balancer uses:
+// Selection"), the score Milvus's look-aside balancer uses, as this
+// process can measure it:
 //
-//	score = (R − S) + (1 + queued + executing + inFlight)³ × S
+//	score = (1 + inFlight)³ × R
 //
 // R is the moving average of the latency this process observed (a failed
-// call counts as at least ErrorPenalty). S, queued and executing are what the
-// node last reported through ReportCost, if that is fresher than CostExpiry;
-// otherwise S is R and queued and executing are zero, so the score falls back
-// to (1 + inFlight)³ × R. inFlight is this process's count of calls on the
-// node, which reacts at once to a node that slows down, before any average
-// does. The cube makes a node's score climb steeply with its load.
+// call counts as at least ErrorPenalty), and inFlight its count of calls
+// on the node, which reacts at once to a node that slows down, before any
+// average does. The cube makes a node's score climb steeply with its load.
 //
 // A node is trusted only when its blackout (after it is first seen) has
-// passed and it has a fresh latency average or a fresh reported cost.
-// Untrusted nodes are treated as neutral: each receives at most its fair
-// share of the picks, 1 in n eligible candidates, and none while it has more
-// calls in flight than the average eligible candidate; the remaining picks go
-// to the trusted node with the lowest score. This lets a recovering node warm
-// up and be measured without its first, cold-cache or lucky samples drawing a
-// flood of calls. When no candidate is trusted (say, just after start) the
-// least loaded candidate wins.
+// passed and its latency average is fresher than CostExpiry. Untrusted
+// nodes are treated as neutral: each receives at most its fair share of
+// the picks, 1 in n eligible candidates, and none while it has more calls
+// in flight than the average eligible candidate; the remaining picks go to
+// the trusted node with the lowest score. This lets a recovering node warm
+// up and be measured without its first, cold-cache or lucky samples
+// drawing a flood of calls. When no candidate is trusted (say, just after
+// start) the least loaded candidate wins.
 //
 // Ties are broken at random. A Pick visits every candidate once (one map
 // lookup and a few atomic loads each) and reads the clock once.
@@ -57,30 +51,24 @@ func (l *LookAside) Pick(candidates []int64, exclude func(id int64) bool) (int64
 	}
 	now := l.clock.Now().UnixNano()
 	nodes := l.nodes.view()
+	el := eligible{candidates, exclude}
 	off, rest := bounded(l.rng.next(), n) // start at random: ties go anywhere
 
 	var (
-		eligible, untrusted int
-		sumInFlight         int64
-		best, least         = -1, -1
-		bestScore           float64
-		leastInFlight       int64
+		count, untrusted int
+		sumInFlight      int64
+		best, least      = -1, -1
+		bestScore        float64
+		leastInFlight    int64
 	)
-	for k := 0; k < n; k++ {
-		i := off + k
-		if i >= n {
-			i -= n
+	for w := el.walk(off); ; {
+		i, id, ok := w.next()
+		if !ok {
+			break
 		}
-		id := candidates[i]
-		if exclude != nil && exclude(id) {
-			continue
-		}
-		eligible++
+		count++
 		nd := nodes[id]
-		var in int64
-		if nd != nil {
-			in = nd.inflight.Load()
-		}
+		in := nd.inFlight()
 		sumInFlight += in
 		if least < 0 || in < leastInFlight {
 			least, leastInFlight = i, in
@@ -95,7 +83,7 @@ func (l *LookAside) Pick(candidates []int64, exclude func(id int64) bool) (int64
 		}
 	}
 	switch {
-	case eligible == 0:
+	case count == 0:
 		return 0, false
 	case best < 0:
 		return candidates[least], true
@@ -105,24 +93,17 @@ func (l *LookAside) Pick(candidates []int64, exclude func(id int64) bool) (int64
 
 	// Draw one eligible candidate uniformly; if it is an untrusted one no
 	// busier than average, it gets this pick.
-	r, _ := bounded(rest, eligible)
+	r, _ := bounded(rest, count)
 	if r >= untrusted {
 		return candidates[best], true
 	}
-	for k := 0; k < n; k++ {
-		i := off + k
-		if i >= n {
-			i -= n
-		}
-		id := candidates[i]
-		if exclude != nil && exclude(id) {
-			continue
+	for w := el.walk(off); ; {
+		_, id, ok := w.next()
+		if !ok {
+			break
 		}
 		nd := nodes[id]
-		var in int64
-		if nd != nil {
-			in = nd.inflight.Load()
-		}
+		in := nd.inFlight()
 		if _, trusted := l.score(nd, in, now); trusted {
 			continue
 		}
@@ -130,7 +111,7 @@ func (l *LookAside) Pick(candidates []int64, exclude func(id int64) bool) (int64
 			r--
 			continue
 		}
-		if in*int64(eligible) <= sumInFlight {
+		if in*int64(count) <= sumInFlight {
 			return id, true
 		}
 		break
@@ -139,42 +120,24 @@ func (l *LookAside) Pick(candidates []int64, exclude func(id int64) bool) (int64
 }
 
 // score returns the C3 score of nd given its in-flight count, and whether
-// its metrics are trusted at now (unix nanoseconds). nd may be nil.
+// its latency average is trusted at now (unix nanoseconds). nd may be nil.
 func (l *LookAside) score(nd *node, inFlight int64, now int64) (float64, bool) {
 	if nd == nil || now-nd.created < int64(l.cfg.Blackout) {
 		return 0, false
 	}
-	expiry := int64(l.cfg.CostExpiry)
-	var r, s float64
 	last := nd.lastSample.Load()
-	haveR := last != 0 && now-last <= expiry
-	if haveR {
-		r = math.Float64frombits(nd.ewma.Load())
-	}
-	load := float64(inFlight)
-	if at := nd.reportedAt.Load(); at != 0 && now-at <= expiry {
-		s = float64(nd.svcTime.Load())
-		load += float64(nd.queued.Load() + nd.executing.Load())
-		if !haveR {
-			r = s
-		}
-	} else if haveR {
-		s = r
-	} else {
+	if last == 0 || now-last > int64(l.cfg.CostExpiry) {
 		return 0, false
 	}
-	// A zero service time would erase the load term; one nanosecond keeps
+	// A zero latency would erase the load term; one nanosecond keeps
 	// in-flight counts deciding between otherwise equal nodes. (Plain
 	// comparisons: math.Max's NaN handling costs more than the rest.)
-	if s < 1 {
-		s = 1
+	r := nd.latency.Value()
+	if r < 1 {
+		r = 1
 	}
-	q := 1 + load
-	score := q * q * q * s
-	if r > s {
-		score += r - s
-	}
-	return score, true
+	q := 1 + float64(inFlight)
+	return q * q * q * r, true
 }
 
 // Start implements Balancer.

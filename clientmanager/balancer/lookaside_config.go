@@ -8,11 +8,10 @@ import (
 
 // LookAsideConfig tunes LookAside.
 type LookAsideConfig struct {
-	// CostExpiry is how long a node's metrics stay trusted after their last
-	// update: a server-reported cost older than this is ignored, and a
-	// latency average whose last sample is older restarts from the next
-	// sample. A node with neither fresh latency nor fresh cost is treated
-	// like a node in blackout. Default 3 s. Must be positive.
+	// CostExpiry is how long a node's latency average stays trusted after
+	// its last sample: an older average is not used (the node is treated
+	// like a node in blackout) and restarts from the next sample. Default
+	// 3 s. Must be positive.
 	CostExpiry time.Duration
 	// Blackout is how long after a node is first seen (or seen again after
 	// Remove) its metrics are not trusted: meanwhile it gets at most its fair

@@ -2,7 +2,6 @@ package balancer
 
 import (
 	"context"
-	"math"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -14,21 +13,8 @@ import (
 type NodeStats struct {
 	InFlight     int64         // calls in flight from this process
 	ResponseTime time.Duration // latency average; 0 if none or expired
-	ServiceTime  time.Duration // reported service time; 0 if none or expired
-	Queued       int64         // reported queue length; 0 if none or expired
-	Executing    int64         // reported executing requests; 0 if none or expired
 	Trusted      bool          // whether Score is used (see LookAside)
 	Score        float64       // C3 score, nanoseconds; 0 if not trusted
-}
-
-// ReportCost implements CostReporter: it records the cost node id reported
-// with a response. Negative values are taken as zero.
-func (l *LookAside) ReportCost(id int64, cost CostMetrics) {
-	n := l.nodes.getOrCreate(id, l.clock)
-	n.svcTime.Store(int64(max(cost.ServiceTime, 0)))
-	n.queued.Store(max(cost.Queued, 0))
-	n.executing.Store(max(cost.Executing, 0))
-	n.reportedAt.Store(l.clock.Now().UnixNano())
 }
 
 // observe folds the outcome of a call into the node's latency average.
@@ -43,17 +29,10 @@ func (l *LookAside) observe(n *node, latency time.Duration, err error) {
 	now := l.clock.Now().UnixNano()
 	prev := n.lastSample.Swap(now)
 	if prev == 0 || now-prev > int64(l.cfg.CostExpiry) {
-		n.ewma.Store(math.Float64bits(sample)) // no history, or stale: restart
+		n.latency.Set(sample) // no history, or stale: restart
 		return
 	}
-	a := l.cfg.Smoothing
-	for {
-		old := n.ewma.Load()
-		v := a*sample + (1-a)*math.Float64frombits(old)
-		if n.ewma.CompareAndSwap(old, math.Float64bits(v)) {
-			return
-		}
-	}
+	n.latency.Observe(sample, l.cfg.Smoothing)
 }
 
 func isCanceled(err error) bool {
@@ -68,15 +47,9 @@ func (l *LookAside) Stats(id int64) (st NodeStats, ok bool) {
 		return NodeStats{}, false
 	}
 	now := l.clock.Now().UnixNano()
-	expiry := int64(l.cfg.CostExpiry)
 	st.InFlight = n.inflight.Load()
-	if last := n.lastSample.Load(); last != 0 && now-last <= expiry {
-		st.ResponseTime = time.Duration(math.Float64frombits(n.ewma.Load()))
-	}
-	if at := n.reportedAt.Load(); at != 0 && now-at <= expiry {
-		st.ServiceTime = time.Duration(n.svcTime.Load())
-		st.Queued = n.queued.Load()
-		st.Executing = n.executing.Load()
+	if last := n.lastSample.Load(); last != 0 && now-last <= int64(l.cfg.CostExpiry) {
+		st.ResponseTime = time.Duration(n.latency.Value())
 	}
 	st.Score, st.Trusted = l.score(n, st.InFlight, now)
 	return st, true

@@ -49,28 +49,28 @@ func TestLookAsideAvoidsFastFailingNode(t *testing.T) {
 	}
 }
 
-func TestLookAsideCostExpiry(t *testing.T) {
+func TestLookAsideExpiry(t *testing.T) {
 	fc := clockwork.NewFakeClock()
 	l := newTestLookAside(t, DefaultLookAsideConfig(), fc)
 	warm(l, fc, 1, 2)
-	nodes := map[int64]outcome{1: {latency: 10 * time.Millisecond}, 2: {latency: 10 * time.Millisecond}}
+	nodes := map[int64]outcome{1: {latency: 100 * time.Millisecond}, 2: {latency: 10 * time.Millisecond}}
 	candidates := []int64{1, 2}
 	simulate(t, l, candidates, nodes, 10) // fresh samples for both
 
-	l.ReportCost(1, CostMetrics{ServiceTime: 10 * time.Millisecond, Queued: 20})
 	st, ok := l.Stats(1)
 	require.True(t, ok)
-	require.Equal(t, 10*time.Millisecond, st.ServiceTime)
-	require.Equal(t, int64(20), st.Queued)
-
+	require.True(t, st.Trusted)
+	require.Positive(t, st.ResponseTime)
 	counts := simulate(t, l, candidates, nodes, 200)
-	require.Zero(t, counts[1], "a node reporting a long queue must be avoided: %v", counts)
+	require.Less(t, share(counts, 1), 0.05, "a slow node must be avoided: %v", counts)
 
+	// Node 1 recovers while nobody calls it; its old average expires.
 	fc.Advance(l.cfg.CostExpiry + time.Millisecond)
 	st, _ = l.Stats(1)
-	require.Zero(t, st.ServiceTime, "expired cost must be ignored")
-	require.Zero(t, st.Queued)
+	require.Zero(t, st.ResponseTime, "an expired average must be ignored")
+	require.False(t, st.Trusted)
 
+	nodes[1] = outcome{latency: 10 * time.Millisecond}
 	counts = simulate(t, l, candidates, nodes, 400)
 	require.InDelta(t, 0.5, share(counts, 1), 0.15, "after expiry the nodes are equal again: %v", counts)
 }
@@ -87,12 +87,12 @@ func TestLookAsideBlackout(t *testing.T) {
 	candidates := []int64{1, 2, 3}
 	simulate(t, l, []int64{1, 2}, nodes, 20)
 
-	// Node 3 appears, reporting an idle queue: during its blackout its
-	// metrics are ignored and it gets about its fair share, a third.
-	l.ReportCost(3, CostMetrics{ServiceTime: time.Microsecond})
+	// Node 3 appears and answers fastest: during its blackout its
+	// measurements are not trusted and it gets about its fair share, a
+	// third.
+	counts := simulate(t, l, candidates, nodes, 3000)
 	st, _ := l.Stats(3)
 	require.False(t, st.Trusted)
-	counts := simulate(t, l, candidates, nodes, 3000)
 	require.InDelta(t, 1.0/3, share(counts, 3), 0.06, "counts %v", counts)
 	require.Greater(t, counts[1], 3*counts[2], "trusted nodes compete by score: %v", counts)
 
@@ -155,17 +155,18 @@ func TestLookAsideScore(t *testing.T) {
 	require.Equal(t, 10*time.Millisecond, st.ResponseTime)
 	require.InDelta(t, float64(8*10*time.Millisecond), st.Score, 1, "(1+1)³ × R")
 
-	l.ReportCost(1, CostMetrics{ServiceTime: 4 * time.Millisecond, Queued: 1, Executing: 1})
+	c2 := l.Start(1)
 	st, _ = l.Stats(1)
-	require.InDelta(t, float64(6*time.Millisecond+64*4*time.Millisecond), st.Score, 1, "(R−S) + (1+1+1+1)³ × S")
+	require.InDelta(t, float64(27*10*time.Millisecond), st.Score, 1, "(1+2)³ × R")
 	c.Done(10*time.Millisecond, nil)
+	c2.Done(10*time.Millisecond, nil)
 
-	// A node known only from its reports: R is taken to be S.
-	l.ReportCost(2, CostMetrics{ServiceTime: 5 * time.Millisecond, Queued: 2})
+	// A node seen but never measured is not trusted.
+	l.Start(2).Done(0, context.Canceled)
 	st, _ = l.Stats(2)
-	require.True(t, st.Trusted)
+	require.False(t, st.Trusted)
 	require.Zero(t, st.ResponseTime)
-	require.InDelta(t, float64(27*5*time.Millisecond), st.Score, 1, "(1+2)³ × S")
+	require.Zero(t, st.Score)
 
 	_, ok = l.Stats(99)
 	require.False(t, ok)

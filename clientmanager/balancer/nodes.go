@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 
 	"github.com/jonboulle/clockwork"
+
+	"github.com/coordkit/clientmanager/internal/ewma"
 )
 
 // node is the per-node state of a balancer. Only inflight is used by every
@@ -15,12 +17,16 @@ type node struct {
 	created  int64 // unix nanoseconds when first seen; 0 without a clock
 	inflight atomic.Int64
 
-	ewma       atomic.Uint64 // float64 bits: smoothed latency, nanoseconds
-	lastSample atomic.Int64  // unix nanoseconds of the last sample; 0 = none
-	svcTime    atomic.Int64  // reported service time, nanoseconds
-	queued     atomic.Int64  // reported queue length
-	executing  atomic.Int64  // reported executing requests
-	reportedAt atomic.Int64  // unix nanoseconds of the last report; 0 = none
+	latency    ewma.EWMA    // smoothed latency, nanoseconds
+	lastSample atomic.Int64 // unix nanoseconds of the last sample; 0 = none
+}
+
+// inFlight returns n's calls in flight; 0 for a nil n (a node not seen).
+func (n *node) inFlight() int64 {
+	if n == nil {
+		return 0
+	}
+	return n.inflight.Load()
 }
 
 // nodeSet maps node IDs to their state. Readers load an immutable map
@@ -81,12 +87,7 @@ func (s *nodeSet) remove(id int64) {
 	s.m.Store(&m)
 }
 
-func (s *nodeSet) inFlight(id int64) int64 {
-	if n := s.get(id); n != nil {
-		return n.inflight.Load()
-	}
-	return 0
-}
+func (s *nodeSet) inFlight(id int64) int64 { return s.get(id).inFlight() }
 
 // start counts a call on id.
 func (s *nodeSet) start(id int64, clock clockwork.Clock, obs observer) Call {

@@ -20,27 +20,20 @@ func NewPowerOfTwo(opts ...Option) *PowerOfTwo {
 // Pick implements Balancer. Its cost is one atomic add and two map lookups,
 // plus two passes over candidates when exclude is not nil.
 func (p *PowerOfTwo) Pick(candidates []int64, exclude func(id int64) bool) (int64, bool) {
-	n := len(candidates)
-	if exclude != nil {
-		n = 0
-		for _, id := range candidates {
-			if !exclude(id) {
-				n++
-			}
-		}
-	}
+	el := eligible{candidates, exclude}
+	n := el.count()
 	switch n {
 	case 0:
 		return 0, false
 	case 1:
-		return first(candidates, exclude)
+		return el.nth(0)
 	}
 	i, rest := bounded(p.rng.next(), n)
 	j, _ := bounded(rest, n-1)
 	if j >= i {
 		j++
 	}
-	a, b, ok := pair(candidates, exclude, i, j)
+	a, b, ok := el.pair(i, j)
 	if !ok {
 		return 0, false // exclude changed its answers during the Pick
 	}
@@ -48,41 +41,6 @@ func (p *PowerOfTwo) Pick(candidates []int64, exclude func(id int64) bool) (int6
 		return b, true
 	}
 	return a, true
-}
-
-// pair returns the i-th and j-th (from 0) candidates not excluded, in one
-// pass.
-func pair(candidates []int64, exclude func(int64) bool, i, j int) (a, b int64, ok bool) {
-	if exclude == nil {
-		return candidates[i], candidates[j], true
-	}
-	k, found := 0, 0
-	for _, id := range candidates {
-		if exclude(id) {
-			continue
-		}
-		switch k {
-		case i:
-			a, found = id, found+1
-		case j:
-			b, found = id, found+1
-		}
-		if found == 2 {
-			return a, b, true
-		}
-		k++
-	}
-	return 0, 0, false
-}
-
-// first returns the first candidate not excluded.
-func first(candidates []int64, exclude func(int64) bool) (int64, bool) {
-	for _, id := range candidates {
-		if exclude == nil || !exclude(id) {
-			return id, true
-		}
-	}
-	return 0, false
 }
 
 // Start implements Balancer.

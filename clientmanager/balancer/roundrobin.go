@@ -21,53 +21,24 @@ func NewRoundRobin() *RoundRobin {
 // Pick implements Balancer. Its cost is one atomic add, plus two passes
 // over candidates when exclude is not nil.
 func (r *RoundRobin) Pick(candidates []int64, exclude func(id int64) bool) (int64, bool) {
-	eligible := countEligible(candidates, exclude)
-	if eligible == 0 {
+	el := eligible{candidates, exclude}
+	n := el.count()
+	if n == 0 {
 		return 0, false
 	}
-	return nth(candidates, exclude, (r.next.Add(1)-1)%uint64(eligible))
+	return el.nth(int((r.next.Add(1) - 1) % uint64(n)))
 }
 
 // Peek implements Peeker: it returns the node the next Pick with the same
 // arguments would return, without taking the turn. Its cost is one atomic
 // load, plus two passes over candidates when exclude is not nil.
 func (r *RoundRobin) Peek(candidates []int64, exclude func(id int64) bool) (int64, bool) {
-	eligible := countEligible(candidates, exclude)
-	if eligible == 0 {
+	el := eligible{candidates, exclude}
+	n := el.count()
+	if n == 0 {
 		return 0, false
 	}
-	return nth(candidates, exclude, r.next.Load()%uint64(eligible))
-}
-
-// countEligible returns the number of candidates not excluded.
-func countEligible(candidates []int64, exclude func(int64) bool) int {
-	if exclude == nil {
-		return len(candidates)
-	}
-	eligible := 0
-	for _, id := range candidates {
-		if !exclude(id) {
-			eligible++
-		}
-	}
-	return eligible
-}
-
-// nth returns the k-th (from 0) candidate not excluded.
-func nth(candidates []int64, exclude func(int64) bool, k uint64) (int64, bool) {
-	if exclude == nil {
-		return candidates[k], true
-	}
-	for _, id := range candidates {
-		if exclude(id) {
-			continue
-		}
-		if k == 0 {
-			return id, true
-		}
-		k--
-	}
-	return 0, false // exclude changed its answers during the Pick
+	return el.nth(int(r.next.Load() % uint64(n)))
 }
 
 // Start implements Balancer.

@@ -169,7 +169,7 @@ func TestCoarseClockRefreshedBySuccesses(t *testing.T) {
 	// The refreshEvery-th success in the stale bucket reads the clock and
 	// rotates; the ones after it are counted in the current bucket.
 	calls(t, b, refreshEvery+5, Success)
-	require.Equal(t, b.win.epoch.Load(), int64(cfg.Window)/b.win.width)
+	require.Equal(t, b.win.ring.Epoch(), int64(cfg.Window)/b.win.ring.Width())
 }
 
 func TestLateResultsIgnored(t *testing.T) {

@@ -3,6 +3,8 @@ package breaker
 import (
 	"sync/atomic"
 	"time"
+
+	ring "github.com/coordkit/clientmanager/internal/window"
 )
 
 const (
@@ -26,106 +28,89 @@ type bucket struct {
 	_     [cacheLine - 24]byte
 }
 
-func (b *bucket) clear() {
+// Reset empties the bucket when its slice leaves the window.
+func (b *bucket) Reset() {
 	b.successes.Store(0)
 	b.failures.Store(0)
 	b.dated.Store(0)
 }
 
-// window is a ring of buckets covering the last len(buckets) × width of
-// time. Successes are added lock-free to buckets[cur]; everything else
-// (rotation, failures, totals) happens under the breaker's lock.
+// window is a ring of buckets covering the last Config.Window. Successes
+// are added lock-free to the current bucket; everything else (rotation,
+// failures, totals) happens under the breaker's lock.
 //
-// buckets[cur] is chosen by a coarse clock, read only now and then, so the
-// successes counted since the last read may be much younger than the
-// bucket (the first calls after an idle period land in a bucket that
+// The current bucket is chosen by a coarse clock, read only now and then,
+// so the successes counted since the last read may be much younger than
+// the bucket (the first calls after an idle period land in a bucket that
 // expired long ago). A rotation therefore carries them into the new
 // current bucket: they are dated at the read that finds the window moved.
 type window struct {
-	width   int64 // bucket width in ns
-	buckets []bucket
-	cur     atomic.Uint32 // index of the bucket receiving results
-	epoch   atomic.Int64  // bucket number (time / width) of buckets[cur]
+	ring ring.Ring[bucket, *bucket]
 }
 
 func newWindow(length time.Duration, n int) window {
-	return window{width: int64(length) / int64(n), buckets: make([]bucket, n)}
+	return window{ring: ring.New[bucket](length, n)}
 }
 
 // due reports whether the coarse clock is behind now, so a rotation
 // (which needs the lock) is worth trying.
-func (w *window) due(now int64) bool {
-	return now/w.width > w.epoch.Load()
-}
+func (w *window) due(now int64) bool { return w.ring.Due(now) }
 
 // rotateLocked moves the current bucket to the one of now, clearing the
 // buckets that expire on the way and carrying the successes counted since
 // the clock was last read into the new bucket. Time never moves the window
 // backwards. Every success counted so far is dated afterwards.
 func (w *window) rotateLocked(now int64) {
-	e := now / w.width
-	old := w.epoch.Load()
-	cur := &w.buckets[w.cur.Load()]
-	if e <= old {
+	_, cur := w.ring.Current()
+	if !w.ring.Due(now) {
 		cur.dated.Store(cur.successes.Load())
 		return
 	}
 	s := cur.successes.Load()
 	undated := s - min(s, cur.dated.Load())
 	cur.successes.Add(-undated)
-	n := int64(len(w.buckets))
-	steps := min(e-old, n)
-	// Fill the new bucket before publishing its index, so a success that
-	// sees the new index lands in a clean bucket that keeps the carried
-	// ones.
-	for i := e - steps + 1; i <= e; i++ {
-		w.buckets[i%n].clear()
-	}
-	next := &w.buckets[e%n]
-	next.successes.Add(undated)
-	next.dated.Store(undated)
-	w.epoch.Store(e)
-	w.cur.Store(uint32(e % n))
+	// The new bucket is filled before its index is published, so a
+	// success that sees the new index lands in a clean bucket that keeps
+	// the carried ones.
+	w.ring.Advance(now, func(next *bucket) {
+		next.successes.Add(undated)
+		next.dated.Store(undated)
+	})
 }
 
 // resetLocked empties the window and makes now's bucket current.
-func (w *window) resetLocked(now int64) {
-	for i := range w.buckets {
-		w.buckets[i].clear()
-	}
-	e := now / w.width
-	w.epoch.Store(e)
-	w.cur.Store(uint32(e % int64(len(w.buckets))))
-}
+func (w *window) resetLocked(now int64) { w.ring.Reset(now) }
 
 // addSuccess counts a success and reports whether the coarse clock is due
 // for a refresh; if so, pass idx and count to dateLockFree (when the
 // window has not moved) or call rotateLocked.
 func (w *window) addSuccess() (idx uint32, count uint64, refresh bool) {
-	idx = w.cur.Load()
-	count = w.buckets[idx].successes.Add(1)
+	idx, b := w.ring.Current()
+	count = b.successes.Add(1)
 	return idx, count, count%refreshEvery == 0
 }
 
-// dateLockFree records that the first count successes of buckets[idx]
-// were counted before a read of the clock that found the window current.
+// dateLockFree records that the first count successes of bucket idx were
+// counted before a read of the clock that found the window current.
 func (w *window) dateLockFree(idx uint32, count uint64) {
-	if b := &w.buckets[idx]; w.cur.Load() == idx && b.dated.Load() < count {
+	if b := w.ring.At(int(idx)); w.ring.IsCurrent(idx) && b.dated.Load() < count {
 		b.dated.Store(count)
 	}
 }
 
 // addFailureLocked counts a failure in the current bucket.
 func (w *window) addFailureLocked() {
-	w.buckets[w.cur.Load()].failures.Add(1)
+	_, b := w.ring.Current()
+	b.failures.Add(1)
 }
 
 // totals returns the successes and failures in the window. Call it after
 // rotateLocked so expired buckets are gone.
 func (w *window) totals() (successes, failures uint64) {
-	for i := range w.buckets {
-		successes += w.buckets[i].successes.Load()
-		failures += w.buckets[i].failures.Load()
+	for i := range w.ring.Len() {
+		b := w.ring.At(i)
+		successes += b.successes.Load()
+		failures += b.failures.Load()
 	}
 	return successes, failures
 }

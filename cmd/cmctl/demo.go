@@ -56,6 +56,13 @@ type demoConfig struct {
 	// Exe is the binary the components run from (this one, re-executed
 	// with childEnv); empty: os.Executable.
 	Exe string
+	// TLS makes a CA and a certificate per role in a temporary directory
+	// (removed at the end) and runs every component and the demo's manager
+	// with mutual TLS (see package security).
+	TLS bool
+	// Etcd are the credentials of the real etcd of EtcdEndpoints; they
+	// need it.
+	Etcd demoEtcdFlags
 }
 
 // maxDemoNodes bounds -nodes: every node is a process.
@@ -94,6 +101,9 @@ func (c demoConfig) validate() error {
 	case c.StepTimeout <= 0:
 		return fmt.Errorf("step timeout (%s) must be > 0", c.StepTimeout)
 	}
+	if c.Etcd.set() && len(c.EtcdEndpoints) == 0 {
+		return fmt.Errorf("the -etcd-* credentials need -%s: the embedded etcd has neither TLS nor authentication", examples.FlagEtcdEndpoints)
+	}
 	if c.RootPath != "" {
 		sc := session.DefaultConfig()
 		sc.RootPath = c.RootPath
@@ -109,7 +119,7 @@ func (c demoConfig) pace(d time.Duration) time.Duration {
 	return time.Duration(float64(d) / c.Speed)
 }
 
-const demoSynopsis = "[-nodes 3] [-speed 1] [-no-faults] [-duration 0] [-ttl 3s] [-http-addr host:port] [-etcd-endpoints host:port,...] [-v]"
+const demoSynopsis = "[-nodes 3] [-speed 1] [-no-faults] [-duration 0] [-ttl 3s] [-http-addr host:port] [-etcd-endpoints host:port,... [-etcd-ca ... -etcd-user ...]] [-tls] [-v]"
 
 // cmdDemo parses the demo's flags and runs it.
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -128,6 +138,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	registerEtcdFlags(fs, &endpoints, "a real etcd to run on instead of the embedded one, host:port, comma-separated")
 	fs.StringVar(&cfg.RootPath, examples.FlagRootPath, "", "etcd root path (default by-dev/meta embedded, a fresh cmctl-demo/<random> on a real etcd)")
 	fs.StringVar(&cfg.RootPath, "root", "", "short for -"+examples.FlagRootPath)
+	cfg.Etcd.register(fs)
+	fs.BoolVar(&cfg.TLS, "tls", false,
+		"mutual TLS: make a CA and a certificate per role in a temporary directory, and run every process with them")
 	fs.BoolVar(&verbose, "v", false, "write the components' logs to stderr")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err

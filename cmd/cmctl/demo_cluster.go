@@ -22,6 +22,7 @@ import (
 	"github.com/coordkit/clientmanager/clientmanager/balancer"
 	"github.com/coordkit/clientmanager/debughttp"
 	"github.com/coordkit/clientmanager/examples"
+	"github.com/coordkit/clientmanager/security"
 	"github.com/coordkit/clientmanager/session"
 )
 
@@ -47,6 +48,7 @@ type cluster struct {
 	// at the end.
 	ownRoot bool
 	cli     *clientv3.Client
+	sec     *demoSecurity // -tls certificates, -etcd-* credentials
 	mgr     *clientmanager.Manager
 	reg     *prometheus.Registry
 	load    *load
@@ -89,7 +91,11 @@ func startCluster(ctx context.Context, con *console, cfg demoConfig) (_ *cluster
 	} else {
 		con.printf("cmctl demo: embedded etcd at %s (data in %s), lease TTL %s", cl.etcd.endpoints[0], cl.etcd.dir, cfg.TTL)
 	}
-	if cl.cli, err = dialEtcd(ctx, cl.etcd.endpoints, cfg.StepTimeout); err != nil {
+	if cl.sec, err = newDemoSecurity(cfg, cl.etcd.endpoints); err != nil {
+		return nil, err
+	}
+	con.printf("  security: %s", cl.sec.describe())
+	if cl.cli, err = dialEtcd(ctx, cl.sec.etcd, cfg.StepTimeout); err != nil {
 		return nil, err
 	}
 	if err := cl.startManager(); err != nil {
@@ -126,18 +132,19 @@ func startCluster(ctx context.Context, con *console, cfg demoConfig) (_ *cluster
 	return cl, nil
 }
 
-// dialEtcd connects to etcd and checks, within wait, that it answers.
-func dialEtcd(ctx context.Context, endpoints []string, wait time.Duration) (*clientv3.Client, error) {
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   endpoints,
-		DialTimeout: wait,
-		DialOptions: session.EtcdDialOptions(),
-		Logger:      zap.NewNop(),
-	})
+// dialEtcd connects to etcd with ec's TLS and credentials and checks,
+// within wait, that it answers.
+func dialEtcd(ctx context.Context, ec security.EtcdConfig, wait time.Duration) (*clientv3.Client, error) {
+	ec.DialTimeout = wait
+	cc, err := ec.ClientConfig(zap.NewNop(), session.EtcdDialOptions()...)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkEtcd(ctx, cli, endpoints, wait); err != nil {
+	cli, err := clientv3.New(cc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ec, err) // names etcd and the user, never the password
+	}
+	if err := checkEtcd(ctx, cli, ec.Endpoints, wait); err != nil {
 		_ = cli.Close()
 		return nil, err
 	}
@@ -150,16 +157,16 @@ func (cl *cluster) startManager() error {
 	cl.reg = prometheus.NewRegistry()
 	cl.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mc := clientmanager.DefaultConfig()
-	mc.Session.RootPath = cl.root
-	mc.Session.TTL = cl.cfg.TTL
+	mc.SessionConfig.RootPath = cl.root
+	mc.SessionConfig.TTL = cl.cfg.TTL
 	mc.DialTimeout = 5 * time.Second
-	mc.DrainTimeout = 2 * time.Second
 	mc.Breaker.BreakDuration = breakDuration
 	mc.Breaker.MaxBreakDuration = 8 * breakDuration
 	// Round robin gives a frozen node its share of the calls until its
 	// breaker opens; power of two choices (the default) would mostly steer
 	// around it by its calls in flight, and the breaker would open late.
 	mc.Balancer.Policy = balancer.PolicyRoundRobin
+	mc.TLS = cl.sec.mgrTLS // nil without -tls
 	m, err := clientmanager.New(cl.cli, mc, clientmanager.WithRegisterer(cl.reg))
 	if err != nil {
 		return err
@@ -173,8 +180,8 @@ func (cl *cluster) startManager() error {
 	return nil
 }
 
-// childArgs are the flags every component gets.
-func (cl *cluster) childArgs() []string {
+// childArgs are the flags every component of role gets.
+func (cl *cluster) childArgs(role string) []string {
 	args := []string{
 		"-" + examples.FlagEtcdEndpoints, strings.Join(cl.etcd.endpoints, ","),
 		"-" + examples.FlagRootPath, cl.root,
@@ -186,7 +193,7 @@ func (cl *cluster) childArgs() []string {
 	if cl.cfg.HTTPAddr != "" {
 		args = append(args, "-"+examples.FlagHTTPAddr, "127.0.0.1:0")
 	}
-	return args
+	return append(args, cl.sec.childArgs(role)...)
 }
 
 func (cl *cluster) start(ctx context.Context, name, kind string, args []string) (*proc, error) {
@@ -204,7 +211,7 @@ func (cl *cluster) start(ctx context.Context, name, kind string, args []string) 
 func (cl *cluster) startCoordinator(ctx context.Context) (*proc, error) {
 	cl.nextC++
 	name := fmt.Sprintf("%s-%d", coordRole, cl.nextC)
-	args := append(cl.childArgs(), "-role", coordRole, "-call", nodeRole)
+	args := append(cl.childArgs(coordRole), "-role", coordRole, "-call", nodeRole)
 	start := time.Now()
 	p, err := cl.start(ctx, name, kindCoordinator, args)
 	if err != nil {
@@ -282,7 +289,7 @@ func (cl *cluster) startNodes(ctx context.Context, listen []string) error {
 }
 
 func (cl *cluster) nodeArgs(listen string) []string {
-	return append(cl.childArgs(), "-role", nodeRole, "-depends", coordRole, "-listen", listen)
+	return append(cl.childArgs(nodeRole), "-role", nodeRole, "-depends", coordRole, "-listen", listen)
 }
 
 // startNode starts the query node of slot i on listen.
@@ -519,6 +526,9 @@ func (cl *cluster) shutdown() error {
 		} else if !cl.etcd.external {
 			cl.con.printf("  etcd closed, %s removed", cl.etcd.dir)
 		}
+	}
+	if err := cl.sec.close(); err != nil {
+		errs = append(errs, err)
 	}
 	cl.con.printf("  done in %s", time.Since(start).Round(time.Millisecond))
 	return errors.Join(errs...)

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/coordkit/clientmanager/examples"
+	"github.com/coordkit/clientmanager/security"
 	"github.com/coordkit/clientmanager/session"
 )
 
@@ -79,6 +80,9 @@ type etcdFlags struct {
 	endpoints string
 	root      string
 	wait      time.Duration
+	// sec are the -tls-* flags (status dials the nodes with them) and the
+	// -etcd-* credentials.
+	sec security.Flags
 }
 
 func (f *etcdFlags) register(fs *flag.FlagSet, waitUsage string) {
@@ -87,6 +91,7 @@ func (f *etcdFlags) register(fs *flag.FlagSet, waitUsage string) {
 	fs.StringVar(&f.root, examples.FlagRootPath, def, "etcd root path of the cluster's metadata")
 	fs.StringVar(&f.root, "root", def, "short for -"+examples.FlagRootPath)
 	fs.DurationVar(&f.wait, "wait", defaultWait, waitUsage)
+	f.sec.Register(fs)
 }
 
 // sessionConfig checks the flags and returns the session configuration of
@@ -110,28 +115,49 @@ func (f *etcdFlags) sessionConfig() (session.Config, error) {
 // *etcdUnreachableError after -wait.
 func (f *etcdFlags) connect(ctx context.Context) (*clientv3.Client, error) {
 	eps := splitList(f.endpoints)
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:            eps,
-		DialTimeout:          f.wait,
-		DialKeepAliveTime:    5 * time.Second,
-		DialKeepAliveTimeout: 5 * time.Second,
-		DialOptions:          session.EtcdDialOptions(),
-		Logger:               zap.NewNop(),
-	})
+	ec := f.sec.Etcd(eps)
+	ec.DialTimeout = f.wait
+	cc, err := ec.ClientConfig(zap.NewNop(), session.EtcdDialOptions()...)
 	if err != nil {
+		return nil, err
+	}
+	cc.DialKeepAliveTime, cc.DialKeepAliveTimeout = 5*time.Second, 5*time.Second
+	cli, err := clientv3.New(cc)
+	if err != nil {
+		if session.IsEtcdAuthError(err) {
+			return nil, fmt.Errorf("%s: %w", ec, err) // names etcd and the user, never the password
+		}
 		return nil, &etcdUnreachableError{endpoints: eps, wait: f.wait, cause: err.Error()}
 	}
-	if err := checkEtcd(ctx, cli, eps, f.wait); err != nil {
+	// The session prefix is all a read-only user may read: it is the
+	// probe, and credentials etcd rejects are named as such.
+	cfg, err := f.sessionConfig()
+	if err != nil {
 		_ = cli.Close()
 		return nil, err
 	}
-	return cli, nil
+	cfg.RequestTimeout = f.wait
+	err = session.CheckEtcdAccess(ctx, cli, cfg)
+	if err == nil {
+		return cli, nil
+	}
+	_ = cli.Close()
+	switch {
+	case session.IsEtcdAuthError(err):
+		return nil, fmt.Errorf("%s: %w", ec, err)
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	}
+	return nil, &etcdUnreachableError{endpoints: eps, wait: f.wait, cause: diagnose(ctx, eps, err)}
 }
 
 // requireRole checks a -role flag.
 func requireRole(role string) error {
 	if role == "" {
 		return errors.New("-role is required, such as -role querynode")
+	}
+	if err := session.ValidateRole(role); err != nil {
+		return fmt.Errorf("-role: %w", err)
 	}
 	return nil
 }

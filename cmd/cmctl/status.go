@@ -10,6 +10,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/coordkit/clientmanager/clientmanager"
+	"github.com/coordkit/clientmanager/security"
 	"github.com/coordkit/clientmanager/session"
 )
 
@@ -35,16 +36,20 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	tl, err := f.sec.TLS() // -tls-*: the nodes are dialed with mutual TLS
+	if err != nil {
+		return err
+	}
 	cli, err := f.connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = cli.Close() }()
-	return printRoleStatus(ctx, stdout, cli, cfg, role, f.wait)
+	return printRoleStatus(ctx, stdout, cli, cfg, role, f.wait, tl)
 }
 
 // printRoleStatus is the body of cmdStatus.
-func printRoleStatus(ctx context.Context, w io.Writer, cli *clientv3.Client, cfg session.Config, role string, wait time.Duration) error {
+func printRoleStatus(ctx context.Context, w io.Writer, cli *clientv3.Client, cfg session.Config, role string, wait time.Duration, tl *security.TLS) error {
 	lctx, cancel := context.WithTimeout(ctx, wait)
 	listed, _, err := session.List(lctx, cli, cfg, role)
 	cancel()
@@ -52,8 +57,9 @@ func printRoleStatus(ctx context.Context, w io.Writer, cli *clientv3.Client, cfg
 		return err
 	}
 	mc := clientmanager.DefaultConfig()
-	mc.Session = cfg
+	mc.SessionConfig = cfg
 	mc.DialTimeout = wait
+	mc.TLS = tl
 	m, err := clientmanager.New(cli, mc)
 	if err != nil {
 		return err

@@ -19,24 +19,22 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/keepalive"
 
 	"github.com/coordkit/clientmanager/clientmanager"
+	"github.com/coordkit/clientmanager/internal/embedetcd"
 	"github.com/coordkit/clientmanager/session"
+	"github.com/coordkit/clientmanager/startup"
 )
 
 const role = "querynode"
@@ -60,12 +58,12 @@ func run(n int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	etcd, endpoint, err := startEtcd(dir)
+	etcd, err := embedetcd.Start(context.Background(), embedetcd.Config{Dir: dir, ReadyTimeout: 30 * time.Second})
 	if err != nil {
 		return err
 	}
 	defer etcd.Close()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd.Endpoint()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		return err
 	}
@@ -226,55 +224,8 @@ func report(name string, d []time.Duration) {
 		d[len(d)-1].Round(time.Microsecond))
 }
 
-func startEtcd(dir string) (*embed.Etcd, string, error) {
-	ports, err := freePorts(2)
-	if err != nil {
-		return nil, "", err
-	}
-	cfg := embed.NewConfig()
-	cfg.Dir = dir
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	cu, _ := url.Parse("http://127.0.0.1:" + strconv.Itoa(ports[0]))
-	pu, _ := url.Parse("http://127.0.0.1:" + strconv.Itoa(ports[1]))
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
-	cfg.InitialCluster = cfg.Name + "=" + pu.String()
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		return nil, "", err
-	}
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(30 * time.Second):
-		e.Close()
-		return nil, "", fmt.Errorf("etcd not ready")
-	}
-	return e, cu.Host, nil
-}
-
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			_ = l.Close()
-		}
-	}()
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
 func newServer() *grpc.Server {
-	srv := grpc.NewServer(grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
-		MinTime: 5 * time.Second, PermitWithoutStream: true,
-	}))
+	srv := grpc.NewServer(grpc.KeepaliveEnforcementPolicy(startup.KeepalivePolicy()))
 	healthpb.RegisterHealthServer(srv, health.NewServer())
 	return srv
 }

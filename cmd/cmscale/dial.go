@@ -10,9 +10,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/keepalive"
 
 	"github.com/coordkit/clientmanager/clientmanager"
+	"github.com/coordkit/clientmanager/startup"
 )
 
 // dialResult is one run of the black-hole measurement.
@@ -32,11 +32,9 @@ type dialResult struct {
 // unreachable.
 func measureDial(ctx context.Context, cl *cluster, n, holeEvery int) (dialResult, error) {
 	cfg := clientmanager.DefaultConfig()
-	cfg.Session.RootPath = "cmscale/dial"
+	cfg.SessionConfig.RootPath = "cmscale/dial"
 	res := dialResult{nodes: n, dialTimeout: cfg.DialTimeout}
-	srv := grpc.NewServer(grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
-		MinTime: 5 * time.Second, PermitWithoutStream: true,
-	}))
+	srv := grpc.NewServer(grpc.KeepaliveEnforcementPolicy(startup.KeepalivePolicy()))
 	healthpb.RegisterHealthServer(srv, health.NewServer())
 	defer srv.Stop()
 	var holes blackHoles
@@ -63,7 +61,7 @@ func measureDial(ctx context.Context, cl *cluster, n, holeEvery int) (dialResult
 	}
 	res.holes = len(holeIDs)
 	addr := func(id int64) string { return addrs[id] }
-	if err := putSessions(ctx, cl.cli, cfg.Session, role, 1, n, addr); err != nil {
+	if err := putSessions(ctx, cl.cli, cfg.SessionConfig, role, 1, n, addr); err != nil {
 		return res, err
 	}
 
@@ -84,7 +82,7 @@ func measureDial(ctx context.Context, cl *cluster, n, holeEvery int) (dialResult
 
 	added := int64(n) + 1
 	addStart := time.Now()
-	if err := putSessions(ctx, cl.cli, cfg.Session, role, added, 1, addr); err != nil {
+	if err := putSessions(ctx, cl.cli, cfg.SessionConfig, role, added, 1, addr); err != nil {
 		return res, err
 	}
 	if err := waitFor(ctx, 5*time.Minute, time.Millisecond, func() bool { return m.IsOnline(added) }); err != nil {

@@ -3,10 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -17,10 +15,10 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
+	"github.com/coordkit/clientmanager/internal/embedetcd"
 	"github.com/coordkit/clientmanager/session"
 )
 
@@ -101,31 +99,13 @@ func (cl *cluster) close() {
 // sessions, prints its client address, and serves until SIGTERM or until
 // its standard input closes (the parent is gone).
 func serveEtcd(dir string) error {
-	ec := embed.NewConfig()
-	ec.Name = "cmscale"
-	ec.Dir = dir
-	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	cu, pu := url.URL{Scheme: "http", Host: "127.0.0.1:0"}, url.URL{Scheme: "http", Host: "127.0.0.1:0"}
-	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
-	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
-	ec.InitialCluster = ec.Name + "=" + pu.String()
-	ec.QuotaBackendBytes = 8 << 30
-	e, err := embed.StartEtcd(ec)
+	e, err := embedetcd.Start(context.Background(), embedetcd.Config{Dir: dir, Name: "cmscale",
+		QuotaBackendBytes: 8 << 30, ReadyTimeout: etcdReadyTimeout})
 	if err != nil {
-		return fmt.Errorf("start etcd: %w", err)
+		return err
 	}
 	defer e.Close()
-	select {
-	case <-e.Server.ReadyNotify():
-	case err := <-e.Err():
-		return fmt.Errorf("etcd: %w", err)
-	case <-time.After(etcdReadyTimeout):
-		return fmt.Errorf("etcd not ready within %s", etcdReadyTimeout)
-	}
-	if len(e.Clients) == 0 {
-		return errors.New("etcd has no client listener")
-	}
-	fmt.Println(e.Clients[0].Addr().String())
+	fmt.Println(e.Endpoint())
 	gone := make(chan struct{})
 	go func() {
 		_, _ = io.Copy(io.Discard, os.Stdin)

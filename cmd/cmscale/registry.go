@@ -32,8 +32,8 @@ type registryResult struct {
 // it writes allocation profiles around each run (.<n>.base and .<n>).
 func measureRegistry(ctx context.Context, cl *cluster, n, runs int, memprofile string) (registryResult, error) {
 	cfg := clientmanager.DefaultConfig()
-	cfg.Session.RootPath = fmt.Sprintf("cmscale/registry-%d", n)
-	if err := putSessions(ctx, cl.cli, cfg.Session, role, 1, n, func(id int64) string {
+	cfg.SessionConfig.RootPath = fmt.Sprintf("cmscale/registry-%d", n)
+	if err := putSessions(ctx, cl.cli, cfg.SessionConfig, role, 1, n, func(id int64) string {
 		return fmt.Sprintf("10.%d.%d.%d:19530", id>>16&255, id>>8&255, id&255)
 	}); err != nil {
 		return registryResult{}, err

@@ -3,11 +3,12 @@ package etcdtest
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/coordkit/clientmanager/internal/embedetcd"
 )
 
 // Cluster is an n-member embedded etcd cluster.
@@ -21,52 +22,27 @@ type Cluster struct {
 // serves.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
+	cfgs := make([]embedetcd.Config, n)
+	for i := range cfgs {
+		cfgs[i] = memberConfig(t, fmt.Sprintf("m%d", i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultTestTimeout)
+	defer cancel()
+	es, err := embedetcd.StartCluster(ctx, cfgs)
+	if err != nil {
+		t.Fatalf("etcdtest: %v", err)
+	}
 	c := &Cluster{}
-	for i := 0; i < n; i++ {
-		c.Members = append(c.Members, newMember(t, fmt.Sprintf("m%d", i)))
+	for _, e := range es {
+		m := &Member{}
+		m.started(t, e)
+		c.Members = append(c.Members, m)
 	}
-	ic := joinCluster(c.Members)
-	var wg sync.WaitGroup
-	for _, m := range c.Members {
-		m.initialCluster = ic
-	}
-	// Members block on each other while they bootstrap: start them together.
-	errs := make(chan string, n)
-	for _, m := range c.Members {
-		wg.Add(1)
-		go func(m *Member) {
-			defer wg.Done()
-			r := &recorder{TB: t}
-			m.start(r)
-			if r.msg != "" {
-				errs <- r.msg
-			}
-		}(m)
-	}
-	wg.Wait()
-	close(errs)
-	for msg := range errs {
-		t.Fatal(msg)
-	}
-	waitReady(t, c.Members...)
 	c.Client = NewClient(t, c.Endpoints()...)
 	for _, m := range c.Members {
 		m.Client = NewClient(t, m.Endpoint())
 	}
 	return c
-}
-
-// recorder turns Fatalf from another goroutine into a message.
-type recorder struct {
-	testing.TB
-	mu  sync.Mutex
-	msg string
-}
-
-func (r *recorder) Fatalf(format string, args ...any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.msg = fmt.Sprintf(format, args...)
 }
 
 // Endpoints returns every member's client address.
@@ -89,7 +65,7 @@ func (c *Cluster) RestartMember(t testing.TB, i int) {
 	t.Helper()
 	m := c.Members[i]
 	if m.etcd != nil {
-		t.Fatalf("etcdtest: member %s is running", m.name)
+		t.Fatalf("etcdtest: member %s is running", m.cfg.Name)
 	}
 	m.start(t)
 	var running []*Member
@@ -123,15 +99,7 @@ func (c *Cluster) Leader(t testing.TB) int { t.Helper(); return c.WaitLeader(t) 
 
 func (c *Cluster) leader() int {
 	for i, m := range c.Members {
-		if m.etcd == nil {
-			continue
-		}
-		select {
-		case <-m.etcd.Server.ReadyNotify():
-		default:
-			continue
-		}
-		if m.etcd.Server.Leader() == m.etcd.Server.MemberID() {
+		if m.etcd != nil && m.etcd.IsLeader() {
 			return i
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/coordkit/clientmanager/internal/embedetcd"
 )
 
 // Proxy is an in-process TCP fault proxy (toxiproxy) in front of one
@@ -29,7 +31,11 @@ func NewProxy(t testing.TB, upstream string) *Proxy {
 	t.Helper()
 	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
 	// A port below the ephemeral range, so Restore after Down finds it free.
-	listen := "127.0.0.1:" + strconv.Itoa(freePorts(t, 1)[0])
+	ports, err := embedetcd.FreePorts(1)
+	if err != nil {
+		t.Fatalf("etcdtest: proxy to %s: %v", upstream, err)
+	}
+	listen := "127.0.0.1:" + strconv.Itoa(ports[0])
 	p := toxiproxy.NewProxy(srv, "etcdtest-"+strings.ReplaceAll(upstream, ":", "-"), listen, upstream)
 	if err := p.Start(); err != nil {
 		t.Fatalf("etcdtest: start proxy to %s: %v", upstream, err)

@@ -34,6 +34,7 @@ import (
 
 	"github.com/coordkit/clientmanager/clientmanager"
 	"github.com/coordkit/clientmanager/examples/internal/echo"
+	"github.com/coordkit/clientmanager/security"
 	"github.com/coordkit/clientmanager/session"
 	"github.com/coordkit/clientmanager/startup"
 )
@@ -66,6 +67,8 @@ type flags struct {
 	ttl, depTimeout, lameDuck, stopTimeout, callInterval         time.Duration
 	abnormalAfter                                                time.Duration
 	httpAddr                                                     string
+	allowCallers                                                 string
+	sec                                                          security.Flags
 }
 
 func parse(name string, args []string, d Defaults, stderr io.Writer) (flags, error) {
@@ -97,6 +100,9 @@ func parse(name string, args []string, d Defaults, stderr io.Writer) (flags, err
 	fs.DurationVar(&f.callInterval, "call-interval", time.Second, "interval between the calls of -call")
 	fs.StringVar(&f.httpAddr, FlagHTTPAddr, "",
 		"serve /healthz, /readyz, /metrics and the status page /debug/clientmanager/ui on this address; empty: none")
+	f.sec.Register(fs)
+	fs.StringVar(&f.allowCallers, "tls-allow-callers", "",
+		"roles allowed to call this process, comma-separated (needs -tls-*); empty: any certificate of the CA")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -160,18 +166,21 @@ func Main(name string, args []string, stdout, stderr io.Writer, d Defaults) int 
 // end of force forces the stop.
 func run(ctx, force context.Context, f flags, d Defaults, log *zap.Logger, stdout io.Writer) error {
 	etcdLog := log.Named("etcd").WithOptions(zap.IncreaseLevel(zapcore.WarnLevel))
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:            splitList(f.etcd),
-		DialTimeout:          5 * time.Second,
-		DialKeepAliveTime:    2 * time.Second,
-		DialKeepAliveTimeout: 2 * time.Second,
-		DialOptions:          session.EtcdDialOptions(),
-		Logger:               etcdLog,
-	})
+	ec := f.sec.Etcd(splitList(f.etcd))
+	cc, err := ec.ClientConfig(etcdLog, session.EtcdDialOptions()...)
 	if err != nil {
 		return err
 	}
+	cc.DialKeepAliveTime, cc.DialKeepAliveTimeout = 2*time.Second, 2*time.Second
+	cli, err := clientv3.New(cc)
+	if err != nil {
+		return fmt.Errorf("%s: %w", ec, err) // names etcd, never the password
+	}
 	defer func() { _ = cli.Close() }()
+	tl, err := f.sec.TLS()
+	if err != nil {
+		return err
+	}
 
 	cfg := startup.DefaultConfig()
 	cfg.Session = session.Session{ServerName: f.role, Exclusive: d.Exclusive, Version: f.version}
@@ -185,6 +194,12 @@ func run(ctx, force context.Context, f flags, d Defaults, log *zap.Logger, stdou
 		cfg.DependencyPolicy = startup.Strict
 	}
 	cfg.Dependencies = f.dependencies()
+	cfg.TLS, cfg.AllowedCallerRoles = tl, splitList(f.allowCallers)
+	// Credentials etcd rejects fail at once, with the cause; an etcd not
+	// reachable yet is waited for by the registration, as before.
+	if err := session.CheckEtcdAccess(ctx, cli, cfg.SessionConfig); session.IsEtcdAuthError(err) {
+		return err
+	}
 	reg, sm, err := newRegistry()
 	if err != nil {
 		return err
@@ -192,7 +207,8 @@ func run(ctx, force context.Context, f flags, d Defaults, log *zap.Logger, stdou
 	var mgr *clientmanager.Manager
 	if len(cfg.Dependencies) > 0 {
 		mc := clientmanager.DefaultConfig()
-		mc.Session = cfg.SessionConfig
+		mc.SessionConfig = cfg.SessionConfig
+		mc.TLS = tl
 		if mgr, err = clientmanager.New(cli, mc, clientmanager.WithLogger(log),
 			clientmanager.WithRegisterer(reg), clientmanager.WithSessionMetrics(sm)); err != nil {
 			return err
@@ -200,8 +216,12 @@ func run(ctx, force context.Context, f flags, d Defaults, log *zap.Logger, stdou
 		defer func() { _ = mgr.Close() }()
 	}
 
+	stm, err := startup.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
 	runner, err := startup.New(cli, mgr, cfg, &component{log: log}, startup.WithLogger(log),
-		startup.WithSessionOptions(session.WithMetrics(sm)))
+		startup.WithSessionOptions(session.WithMetrics(sm)), startup.WithMetrics(stm))
 	if err != nil {
 		return err
 	}

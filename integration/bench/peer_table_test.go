@@ -1,0 +1,112 @@
+package bench
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+func healthRequest() *healthpb.HealthCheckRequest   { return &healthpb.HealthCheckRequest{} }
+func healthResponse() *healthpb.HealthCheckResponse { return new(healthpb.HealthCheckResponse) }
+
+// quantiles are the nearest-rank p50, p90, p99 and the max of d.
+type quantiles struct{ p50, p90, p99, max time.Duration }
+
+func quantilesOf(d []time.Duration) quantiles {
+	if len(d) == 0 {
+		return quantiles{}
+	}
+	d = slices.Clone(d)
+	slices.Sort(d)
+	at := func(p int) time.Duration { return d[max(0, (len(d)*p+99)/100-1)] }
+	return quantiles{at(50), at(90), at(99), d[len(d)-1]}
+}
+
+func median(d []time.Duration) time.Duration { return quantilesOf(d).p50 }
+
+// dur prints d with three significant digits.
+func dur(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+	case d < 100*time.Millisecond:
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
+}
+
+// ratio prints a ÷ b.
+func ratio(a, b time.Duration) string {
+	if a == 0 && b == 0 {
+		return "1.00× (0)"
+	}
+	if b <= 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", float64(a)/float64(b))
+}
+
+// table renders the figures as a Markdown table: ours ÷ the peer (plain;
+// for the crash, the peer with a retry policy) at p50 and p99.
+func (h *harness) table(runs int, calls map[string]callCost) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%d repetitions per system, interleaved; 3 replicas, 2 calling goroutines, embedded etcd\n\n", runs)
+	b.WriteString("| figure | system | p50 | p90 | p99 | max | failed calls | ours ÷ peer (p50 / p99) |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	type fig struct {
+		name    string
+		get     func(*results) []time.Duration
+		failed  func(*results) int64
+		against string
+		systems []string
+	}
+	all := []string{"ours", "peer", "peer+retry"}
+	figs := []fig{
+		{"Del → removed node no longer called", func(r *results) []time.Duration { return r.del },
+			func(r *results) int64 { return r.failedDel }, "peer", all},
+		{"the deregistration call itself", func(r *results) []time.Duration { return r.delCall }, nil, "peer", all[:2]},
+		{"Add → first call reaches the new node (from registration's return)", func(r *results) []time.Duration { return r.addFirst },
+			func(r *results) int64 { return r.failedAdd }, "peer", all},
+		{"the registration call itself", func(r *results) []time.Duration { return r.addReg }, nil, "peer", all[:2]},
+		{"crash → dead node no longer attempted", func(r *results) []time.Duration { return r.crash },
+			func(r *results) int64 { return r.failedCrash }, "peer+retry", all},
+		{"crash → dead node no longer picked (Invoke's attempts)", func(r *results) []time.Duration { return r.crashPicked },
+			nil, "", all[:1]},
+	}
+	for _, f := range figs {
+		var ref quantiles
+		if f.against != "" {
+			ref = quantilesOf(f.get(h.res[f.against]))
+		}
+		for _, sys := range f.systems {
+			r := h.res[sys]
+			q := quantilesOf(f.get(r))
+			failed, cmp := "", ""
+			if f.failed != nil {
+				failed = fmt.Sprint(f.failed(r))
+			}
+			if sys == "ours" && f.against != "" {
+				cmp = ratio(q.p50, ref.p50) + " / " + ratio(q.p99, ref.p99)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
+				f.name, sys, dur(q.p50), dur(q.p90), dur(q.p99), dur(q.max), failed, cmp)
+		}
+	}
+	b.WriteString("\n| one unary call, loopback | system | serial | parallel | allocs/op | ours ÷ peer (serial / parallel) |\n")
+	b.WriteString("|---|---|---|---|---|---|\n")
+	ref := calls["peer"]
+	for _, sys := range all {
+		c := calls[sys]
+		cmp := ""
+		if sys == "ours" {
+			cmp = fmt.Sprintf("%s / %s, %+d allocs", ratio(c.serial, ref.serial), ratio(c.parallel, ref.parallel), c.allocs-ref.allocs)
+		}
+		fmt.Fprintf(&b, "| Echo (health Check) | %s | %s | %s | %d | %s |\n", sys, dur(c.serial), dur(c.parallel), c.allocs, cmp)
+	}
+	return b.String()
+}
