@@ -3,6 +3,7 @@ package clientmanager
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -56,8 +57,13 @@ func TestIdleChannelKeepsNodeAvailable(t *testing.T) {
 			require.NoError(t, e.m.AddDependency(testRole))
 			e.waitOnline(1)
 
+			// offline may still be running in require.Never's goroutine
+			// when Never returns: the flag and the event reads are locked.
+			var mu sync.Mutex
 			flapped := false
 			offline := func() bool {
+				mu.Lock()
+				defer mu.Unlock()
 				for !flapped {
 					select {
 					case ev := <-events:
