@@ -128,8 +128,12 @@ func TestProcSoak(t *testing.T) {
 		// A quiet period: calls go on with every node up.
 		l.waitCalls(t, 100)
 		r := measure()
-		if cycles == 2 { // after a first cycle has warmed every pool up
-			baseline = r
+		// The baseline is the higher of the first two cycles' samples: the
+		// first warms every pool up, and a sample taken while the nodes'
+		// etcd connections come back after an etcd restart is lower than
+		// the steady level (embedded etcd's goroutines count here too).
+		if cycles <= 2 {
+			baseline = baseline.max(r)
 		}
 		last = r
 		t.Logf("cycle %d: %s on %s for %s; converged %s after the recovery; %d calls so far; %s",
@@ -156,7 +160,7 @@ func TestProcSoak(t *testing.T) {
 	fmt.Fprintf(&b, "  retried calls         %6d\n", summarise(c, all).retried)
 	fmt.Fprintf(&b, "  attempts > 1 s after offline %d\n", len(late))
 	fmt.Fprintf(&b, "  worst convergence     %s\n", round(worst))
-	fmt.Fprintf(&b, "  resources: after cycle 2 %s; at the end %s\n", baseline, last)
+	fmt.Fprintf(&b, "  resources: first two cycles (highest) %s; at the end %s\n", baseline, last)
 	t.Log(b.String())
 
 	require.Less(t, worst, soakConverge, "convergence")
@@ -278,6 +282,11 @@ func cause(err error) string {
 type resources struct {
 	goroutines, fds int
 	heap            uint64
+}
+
+// max returns the higher of r's and o's figures, each on its own.
+func (r resources) max(o resources) resources {
+	return resources{goroutines: max(r.goroutines, o.goroutines), fds: max(r.fds, o.fds), heap: max(r.heap, o.heap)}
 }
 
 func measure() resources {
