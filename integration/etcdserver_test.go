@@ -95,19 +95,23 @@ func (e *systemEtcd) Endpoint() string { return "127.0.0.1:" + strconv.Itoa(e.cl
 
 // start starts the member's process; it does not wait until it serves
 // (a cluster's first member serves once a quorum runs).
-func (e *systemEtcd) start(t testing.TB) {
+func (e *systemEtcd) start(t testing.TB) { e.launch(t, "http", "integration") }
+
+// launch starts the member's process serving clients at
+// scheme://Endpoint(), with extra flags after the common ones.
+func (e *systemEtcd) launch(t testing.TB, scheme, token string, extra ...string) {
 	t.Helper()
-	client := "http://" + e.Endpoint()
+	client := scheme + "://" + e.Endpoint()
 	peer := e.peerURL()
 	e.starts++
-	e.p = proctest.Start(t, e.bin, fmt.Sprintf("etcd-%s#%d", e.name, e.starts),
-		"--name", e.name, "--data-dir", e.dir,
+	args := append([]string{"--name", e.name, "--data-dir", e.dir,
 		"--listen-client-urls", client, "--advertise-client-urls", client,
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", e.initialCluster, "--initial-cluster-token", "integration",
+		"--initial-cluster", e.initialCluster, "--initial-cluster-token", token,
 		// Fast elections, as the embedded member's, keep fault tests short.
 		"--heartbeat-interval", "50", "--election-timeout", "500",
-		"--log-level", "warn")
+		"--log-level", "warn"}, extra...)
+	e.p = proctest.Start(t, e.bin, fmt.Sprintf("etcd-%s#%d", e.name, e.starts), args...)
 }
 
 // waitReady waits until the server answers a read.
@@ -118,21 +122,33 @@ func (e *systemEtcd) waitReady(t testing.TB) {
 		t.Fatalf("etcd client: %v", err)
 	}
 	defer func() { _ = cli.Close() }()
+	e.waitServing(t, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := cli.Get(ctx, "integration/ready")
+		return err
+	})
+}
+
+// waitServing polls probe until it returns nil, failing at once when the
+// process exits and after procWait. It polls rather than use
+// require.Eventually, whose condition runs in a goroutine of its own
+// and so cannot stop the test when the process exits.
+func (e *systemEtcd) waitServing(t testing.TB, probe func() error) {
+	t.Helper()
 	deadline := time.Now().Add(procWait)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := cli.Get(ctx, "integration/ready")
-		cancel()
+		err := probe()
 		if err == nil {
 			return
 		}
 		select {
 		case <-e.p.Exited():
-			t.Fatalf("etcd exited: %s", e.p.Stderr())
+			t.Fatalf("etcd %s exited: %s", e.name, e.p.Stderr())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("etcd not ready within %s: %v", procWait, err)
+			t.Fatalf("etcd %s not ready within %s: %v", e.name, procWait, err)
 		}
 		time.Sleep(50 * time.Millisecond) // polling an external process
 	}

@@ -4,7 +4,6 @@ package integration
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -27,7 +26,6 @@ import (
 
 	"github.com/coordkit/clientmanager/clientmanager"
 	"github.com/coordkit/clientmanager/internal/etcdtest"
-	"github.com/coordkit/clientmanager/internal/proctest"
 	"github.com/coordkit/clientmanager/security"
 	"github.com/coordkit/clientmanager/security/securitytest"
 	"github.com/coordkit/clientmanager/session"
@@ -237,38 +235,22 @@ func startSecureSystemEtcd(t *testing.T, files securitytest.Files, s *secureSetu
 // Restart starts the process (again) and waits until it serves.
 func (e *secureSystemEtcd) Restart(t testing.TB) {
 	t.Helper()
-	client := "https://" + e.Endpoint()
-	peer := e.peerURL()
-	e.starts++
-	e.p = proctest.Start(t, e.bin, fmt.Sprintf("etcd-%s#%d", e.name, e.starts),
-		"--name", e.name, "--data-dir", e.dir,
-		"--listen-client-urls", client, "--advertise-client-urls", client,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", e.initialCluster, "--initial-cluster-token", "integration-secure",
-		"--heartbeat-interval", "50", "--election-timeout", "500", "--log-level", "warn",
+	e.launch(t, "https", "integration-secure",
 		"--cert-file", e.files.Cert, "--key-file", e.files.Key, "--trusted-ca-file", e.files.CA,
 		"--client-cert-auth", "--bcrypt-cost", strconv.Itoa(4))
-	deadline := time.Now().Add(procWait)
-	for {
+	e.waitServing(t, func() error {
 		cli, err := security.NewEtcdClient(security.EtcdConfig{Endpoints: []string{e.Endpoint()}, CAFile: e.files.CA,
 			CertFile: e.s.anon.Cert, KeyFile: e.s.anon.Key, DialTimeout: time.Second}, zap.NewNop())
-		if err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_, err = cli.Get(ctx, "integration/ready")
-			cancel()
-			_ = cli.Close()
-			if err == nil || strings.Contains(err.Error(), "user name is empty") {
-				return // serving (with auth on, a request without a user is refused)
-			}
+		if err != nil {
+			return err
 		}
-		select {
-		case <-e.p.Exited():
-			t.Fatalf("etcd exited: %s", e.p.Stderr())
-		default:
+		defer func() { _ = cli.Close() }()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err = cli.Get(ctx, "integration/ready")
+		if err != nil && strings.Contains(err.Error(), "user name is empty") {
+			return nil // serving (with auth on, a request without a user is refused)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("secure etcd not ready within %s: %v", procWait, err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling an external process
-	}
+		return err
+	})
 }
