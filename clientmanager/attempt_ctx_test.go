@@ -60,16 +60,23 @@ func TestAttemptCtxEndsAtItsDeadline(t *testing.T) {
 	}
 }
 
-// With the real clock the deadline is reported (a gRPC call sends it),
-// contexts derived from the attempt's end with it, and ending the
-// attempt ends them and stops the timer.
+// With the real clock the attempt's own deadline is not reported (a gRPC
+// call sends only the caller's), contexts derived from the attempt's end
+// with it, and ending the attempt ends them and stops the timer.
 func TestAttemptCtxRealClock(t *testing.T) {
 	a := newAttemptCtx(context.Background(), nil, "")
 	start := time.Now()
 	a.setTimeout(clockwork.NewRealClock(), start, time.Hour)
-	dl, ok := a.Deadline()
+	_, ok := a.Deadline()
+	require.False(t, ok, "the caller set no deadline")
+	parent, cancel := context.WithDeadline(context.Background(), start.Add(2*time.Hour))
+	defer cancel()
+	withCaller := newAttemptCtx(parent, nil, "")
+	withCaller.setTimeout(clockwork.NewRealClock(), start, time.Hour)
+	dl, ok := withCaller.Deadline()
 	require.True(t, ok)
-	require.Equal(t, start.Add(time.Hour), dl)
+	require.Equal(t, start.Add(2*time.Hour), dl, "the caller's, not the attempt's")
+	withCaller.end()
 
 	child, cancel := context.WithCancel(a)
 	defer cancel()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coordkit/clientmanager/clientmanager/balancer"
 )
@@ -61,13 +62,15 @@ func benchSetup(b *testing.B) (*Manager, *rwBaseline) {
 }
 
 // fillBench puts benchNodes online nodes of testRole in m's registry and
-// returns the baseline with the same nodes.
+// returns the baseline with the same nodes. Each node has served a call, so
+// the balancer knows them all, as in a manager in use.
 func fillBench(b *testing.B, m *Manager, bal balancer.Balancer) *rwBaseline {
 	b.Helper()
 	base := &rwBaseline{nodes: map[int64]*Client{}, ids: map[string][]int64{}, bal: bal}
 	for id := int64(1); id <= benchNodes; id++ {
 		c := registryNode(m, bal, id)
 		m.reg.setState(c, NodeOnline, nil)
+		bal.Start(id).Done(time.Millisecond, nil)
 		base.nodes[id] = c
 		base.ids[testRole] = append(base.ids[testRole], id)
 	}

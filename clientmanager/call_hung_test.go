@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/errors"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 
@@ -139,4 +140,63 @@ func hungNodeScenario(t *testing.T, opts []CallOption) {
 	if len(opts) > 0 {
 		require.Empty(t, failed, "every attempt on the hung node failed over in time")
 	}
+}
+
+// deadlineSeer records, for each call of the test service, whether the
+// server saw a deadline and which, and holds the call until its context
+// ends: the call's cancellation by the client or the deadline it carried.
+type deadlineSeer struct {
+	mu        sync.Mutex
+	deadlines []time.Time // zero: the call carried none
+	ended     atomic.Int64
+}
+
+func (d *deadlineSeer) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if info.FullMethod != "/cmtest.Test/Unary" {
+		return h(ctx, req)
+	}
+	dl, _ := ctx.Deadline()
+	d.mu.Lock()
+	d.deadlines = append(d.deadlines, dl)
+	d.mu.Unlock()
+	<-ctx.Done()
+	d.ended.Add(1)
+	return nil, ctx.Err()
+}
+
+func (d *deadlineSeer) seen() []time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]time.Time(nil), d.deadlines...)
+}
+
+// An attempt's own time bounds the call on the client only: the server
+// sees the caller's deadline (none here, then one), never the attempt's,
+// and the handler's context still ends when the attempt's time runs out,
+// because the client cancels the call.
+func TestAttemptTimeoutCancelsTheServersCall(t *testing.T) {
+	e := newEnv(t, nil)
+	seer := &deadlineSeer{}
+	s := startServer(t, grpc.UnaryInterceptor(seer.intercept))
+	e.node(1, s.addr)
+	require.NoError(t, e.m.AddDependency(testRole))
+	e.waitOnline(1)
+
+	err := e.m.Invoke(context.Background(), testRole, callUnary, AttemptTimeout(200*time.Millisecond), Attempts(1))
+	require.True(t, errors.Is(err, errAttemptTimeout), "%+v", err)
+	require.Eventually(t, func() bool { return seer.ended.Load() == 1 }, testTimeout, time.Millisecond,
+		"the server's call ends with the attempt")
+	require.Equal(t, []time.Time{{}}, seer.seen(), "no deadline on the wire without the caller's")
+
+	callerDeadline := time.Now().Add(time.Hour)
+	ctx, cancel := context.WithDeadline(context.Background(), callerDeadline)
+	defer cancel()
+	err = e.m.Invoke(ctx, testRole, callUnary, AttemptTimeout(200*time.Millisecond), Attempts(1))
+	require.True(t, errors.Is(err, errAttemptTimeout), "%+v", err)
+	require.Eventually(t, func() bool { return seer.ended.Load() == 2 }, testTimeout, time.Millisecond)
+	seen := seer.seen()
+	require.Len(t, seen, 2)
+	// grpc-timeout carries the time left in whole units: the server's
+	// deadline is the caller's to within the call's transit.
+	require.WithinDuration(t, callerDeadline, seen[1], time.Minute, "the caller's deadline, not the attempt's 200 ms")
 }

@@ -24,7 +24,7 @@ func (m *Manager) loadRoute(tg target, t *tries) error {
 	}
 	v := tg.view
 	if v == nil || t.planned {
-		v = m.reg.load().roles[tg.role] // a later plan: the current snapshot
+		v = m.reg.load().role(tg.role) // a later plan: the current snapshot
 	}
 	t.planned = true
 	if v == nil || len(v.ids) == 0 {

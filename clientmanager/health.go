@@ -67,7 +67,7 @@ func (v *HealthVerdict) add(h Health, format string, args ...any) {
 func (m *Manager) RoleHealth(role string) HealthVerdict {
 	v := HealthVerdict{Role: role}
 	s := m.reg.load()
-	switch view := s.roles[role]; {
+	switch view := s.role(role); {
 	case s.closed:
 		v.add(Unhealthy, "manager closed")
 		return v

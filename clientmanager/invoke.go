@@ -78,7 +78,10 @@ var errAttemptTimeout = errors.New("clientmanager: attempt timed out")
 // time (at most CallTimeout); its node is charged with a failure when it
 // has not answered within that share all the same, so a hung node leaves
 // routing after its breaker's failures whatever the calls. AttemptTimeout
-// sets the bound of every attempt instead.
+// sets the bound of every attempt instead. An attempt's bound is the
+// client's own: a call under it carries the caller's deadline
+// (grpc-timeout) and no other, and when the attempt's time runs out the
+// call is cancelled, which ends the handler's context on the server.
 //
 // A node is charged with a failure (its breaker, the balancer, its
 // Status) only for failures that are its own: codes such as Unavailable
@@ -103,7 +106,7 @@ var errAttemptTimeout = errors.New("clientmanager: attempt timed out")
 // codes.DeadlineExceeded; it never retries then.
 func (m *Manager) Invoke(ctx context.Context, role string, call func(ctx context.Context, c *Client) error, opts ...CallOption) error {
 	s := m.reg.load()
-	v := s.roles[role]
+	v := s.role(role)
 	if v == nil || len(v.ids) == 0 {
 		return m.fastFail(role, roleUnavailable(s, v, role))
 	}

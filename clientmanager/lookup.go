@@ -1,12 +1,16 @@
 package clientmanager
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/coordkit/clientmanager/clientmanager/balancer"
+)
 
 // GetClients returns the available nodes of role (listed, connected and
 // not stopping), ordered by ServerID. The slice is shared: do not change
 // it. It is lock-free and does not allocate.
 func (m *Manager) GetClients(role string) []*Client {
-	if v := m.reg.load().roles[role]; v != nil {
+	if v := m.reg.load().role(role); v != nil {
 		return v.clients
 	}
 	return nil
@@ -15,16 +19,34 @@ func (m *Manager) GetClients(role string) []*Client {
 // GetClient returns the available node of role that the role's balancer
 // picks, or an error wrapping ErrServiceUnavailable (ErrClosed after
 // Close). It is lock-free and, when a node is available, does not
-// allocate.
+// allocate, but once after the role's nodes change, when the balancer
+// caches where their states are (see package balancer).
 func (m *Manager) GetClient(role string) (*Client, error) {
 	s := m.reg.load()
-	v := s.roles[role]
+	v := s.role(role)
 	if v == nil || len(v.ids) == 0 {
 		return nil, s.unavailable(v, role)
 	}
-	id, ok := v.bal.Pick(v.ids, nil)
-	if c := v.client(id); ok && c != nil {
-		return c, nil
+	var (
+		i  int
+		ok bool
+	)
+	// The index of the pick in ids is that of its Client in clients: no
+	// search by ID. The default policy is called without an interface.
+	switch b := v.bal.(type) {
+	case *balancer.PowerOfTwo:
+		i, ok = b.PickIndex(v.ids, nil)
+	case balancer.IndexPicker:
+		i, ok = b.PickIndex(v.ids, nil)
+	default:
+		id, picked := v.bal.Pick(v.ids, nil)
+		if c := v.client(id); picked && c != nil {
+			return c, nil
+		}
+		return nil, v.unavailable
+	}
+	if ok && uint(i) < uint(len(v.clients)) {
+		return v.clients[i], nil
 	}
 	return nil, v.unavailable
 }
@@ -57,7 +79,7 @@ func (m *Manager) IsOnline(nodeID int64) bool {
 // IsRoleOnline reports whether some node of role is available. It is
 // lock-free and does not allocate.
 func (m *Manager) IsRoleOnline(role string) bool {
-	v := m.reg.load().roles[role]
+	v := m.reg.load().role(role)
 	return v != nil && len(v.ids) > 0
 }
 

@@ -28,7 +28,7 @@ type options struct {
 func buildOptions(opts []Option) options {
 	o := options{
 		logger: zap.NewNop(),
-		clock:  clockwork.NewRealClock(),
+		clock:  monoClock{clockwork.NewRealClock()},
 		creds:  insecure.NewCredentials(),
 	}
 	for _, opt := range opts {

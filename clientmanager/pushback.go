@@ -40,8 +40,14 @@ type attemptKey struct{}
 // (setTimeout), the attemptCtx ends at its deadline. Its timer is armed
 // only once something waits for its end (Done, a context derived from it,
 // context.AfterFunc): a call that returns without waiting costs no timer.
-// Deadline reports the attempt's deadline all the same (with the real
-// clock), so that a gRPC call sends it to the server.
+// Deadline reports the caller's deadline only: the attempt's bound is the
+// client's own, as a per-try timeout is a proxy's. A gRPC call under the
+// attempt sends the caller's deadline (grpc-timeout) and no other; when
+// the attempt's time runs out the call is cancelled, which the server
+// sees as the stream's cancellation at once. So a call without a deadline
+// of its caller costs the server no timer and its header no timeout, and
+// a handler that calls onward inherits the time its caller set, not the
+// share of it one attempt had.
 type attemptCtx struct {
 	context.Context // the caller's
 	client          *Client
@@ -150,12 +156,9 @@ func (a *attemptCtx) timed() context.Context {
 	return a.timer
 }
 
-// Deadline implements context.Context: the attempt's deadline when it has
-// one of its own (real clock only), else the caller's.
+// Deadline implements context.Context: the caller's deadline, never the
+// attempt's own (see attemptCtx).
 func (a *attemptCtx) Deadline() (time.Time, bool) {
-	if a.real && !a.deadline.IsZero() {
-		return a.deadline, true
-	}
 	return a.Context.Deadline()
 }
 

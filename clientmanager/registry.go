@@ -28,12 +28,51 @@ type nodeConn struct {
 // snapshot is the immutable view read by call sites.
 type snapshot struct {
 	roles map[string]*roleView
+	// few lists roles' views when there are maxScannedRoles or fewer, the
+	// rule for a process's dependencies: role finds a name among a few
+	// by comparing it, faster than hashing it.
+	few []namedView
 	// nodes maps a ServerID to an available node with that ID. A process
 	// may serve several roles under one ServerID: the entry keeps the node
 	// it points at while that stays available, then moves to the
 	// available node of the first role by name.
 	nodes  map[int64]*Client
 	closed bool
+}
+
+// maxScannedRoles is the most roles a snapshot finds by scanning few.
+const maxScannedRoles = 8
+
+// namedView is one entry of snapshot.few.
+type namedView struct {
+	name string
+	view *roleView
+}
+
+// role returns the view of the role name, nil if the role is not known.
+func (s *snapshot) role(name string) *roleView {
+	if len(s.roles) <= maxScannedRoles {
+		for i := range s.few {
+			if s.few[i].name == name {
+				return s.few[i].view
+			}
+		}
+		return nil
+	}
+	return s.roles[name]
+}
+
+// listRoles returns roles as snapshot.few: nil when there are more than
+// maxScannedRoles.
+func listRoles(roles map[string]*roleView) []namedView {
+	if len(roles) > maxScannedRoles {
+		return nil
+	}
+	few := make([]namedView, 0, len(roles))
+	for name, v := range roles {
+		few = append(few, namedView{name, v})
+	}
+	return few
 }
 
 // roleView is one role's available clients, ordered by ServerID.
@@ -298,7 +337,7 @@ func (r *registry) subscribe(role string, s *watchSub) {
 		r.subs[role] = set
 	}
 	set[s] = struct{}{}
-	if v := r.load().roles[role]; v != nil {
+	if v := r.load().role(role); v != nil {
 		for _, c := range v.clients {
 			s.push(ClientEvent{Type: ClientOnline, Client: c})
 		}

@@ -162,7 +162,7 @@ func (r *registry) readyLocked(b *batch, first bool, now time.Time) (ready bool,
 // ServerID; those of one node keep their order.
 func (r *registry) publish(b *batch) {
 	old := r.load()
-	next := &snapshot{roles: old.roles, nodes: old.nodes}
+	next := &snapshot{roles: old.roles, few: old.few, nodes: old.nodes}
 	// The node map first, in the order of the changes: one ServerID may
 	// change in several roles.
 	nodesCopied, rolesCopied := false, false
@@ -195,6 +195,9 @@ func (r *registry) publish(b *batch) {
 			next.roles[run[0].role] = mergeView(old.roles[run[0].role], run)
 		}
 		i = j
+	}
+	if rolesCopied {
+		next.few = listRoles(next.roles)
 	}
 	r.snap.Store(next)
 	r.published++

@@ -46,7 +46,7 @@ type roleConn struct {
 // target returns the call's target, or the error of the fast fail.
 func (rc *roleConn) target() (target, error) {
 	s := rc.m.reg.load()
-	v := s.roles[rc.role]
+	v := s.role(rc.role)
 	if v == nil || len(v.ids) == 0 {
 		return target{}, rc.m.fastFail(rc.role, roleUnavailable(s, v, rc.role))
 	}

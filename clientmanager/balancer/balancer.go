@@ -8,8 +8,9 @@ type Balancer interface {
 	// Pick returns one of candidates, skipping each ID for which exclude
 	// returns true; exclude may be nil, may be called more than once per
 	// candidate and must answer consistently during one Pick. candidates
-	// should be in a stable order (ascending ID); Pick does not modify it and
-	// does not allocate. ok is false when no candidate is eligible.
+	// should be in a stable order (ascending ID); Pick does not modify it.
+	// Pick does not allocate, but for a policy's cache of the last slice
+	// (see the package doc). ok is false when no candidate is eligible.
 	Pick(candidates []int64, exclude func(id int64) bool) (id int64, ok bool)
 
 	// Start records that a call to node id begins. The returned Call's Done
@@ -37,12 +38,22 @@ type Peeker interface {
 
 // Peek returns the node b would pick from candidates, without taking a
 // turn: b's Peek when b is a Peeker, else b.Pick, whose policies (random
-// draws, scores) keep no turn to take. Like Pick it does not allocate.
+// draws, scores) keep no turn to take. It allocates only as Pick does.
 func Peek(b Balancer, candidates []int64, exclude func(id int64) bool) (id int64, ok bool) {
 	if p, isPeeker := b.(Peeker); isPeeker {
 		return p.Peek(candidates, exclude)
 	}
 	return b.Pick(candidates, exclude)
+}
+
+// IndexPicker is implemented by balancers that can say where in
+// candidates the node they pick is (every policy of this package). PickIndex
+// is Pick returning the index in candidates of the node Pick would return,
+// taking the same turn and drawing the same randomness as Pick: a caller
+// that keeps its nodes in a slice aligned with candidates takes the node at
+// that index without looking its ID up. It allocates only as Pick does.
+type IndexPicker interface {
+	PickIndex(candidates []int64, exclude func(id int64) bool) (index int, ok bool)
 }
 
 // Call is one call started with Balancer.Start. The zero Call does nothing.
@@ -83,4 +94,8 @@ var (
 	_ Balancer = (*PowerOfTwo)(nil)
 	_ Balancer = (*LookAside)(nil)
 	_ Peeker   = (*RoundRobin)(nil)
+
+	_ IndexPicker = (*RoundRobin)(nil)
+	_ IndexPicker = (*PowerOfTwo)(nil)
+	_ IndexPicker = (*LookAside)(nil)
 )

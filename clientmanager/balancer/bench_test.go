@@ -15,18 +15,19 @@ func benchCandidates(n int) []int64 {
 }
 
 // benchBalancers returns each policy with every candidate known, measured
-// and trusted, so the benchmarks take the full scoring path.
+// and trusted, so the benchmarks take the full scoring path. They are not
+// seeded: they draw from the per-thread generator, as by default.
 func benchBalancers(b *testing.B, candidates []int64) map[string]Balancer {
 	cfg := DefaultLookAsideConfig()
 	cfg.Blackout = 0
 	cfg.CostExpiry = time.Hour
-	l, err := NewLookAside(cfg, WithSeed(1))
+	l, err := NewLookAside(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	out := map[string]Balancer{
 		"RoundRobin": NewRoundRobin(),
-		"PowerOfTwo": NewPowerOfTwo(WithSeed(1)),
+		"PowerOfTwo": NewPowerOfTwo(),
 		"LookAside":  l,
 	}
 	for _, bal := range out {

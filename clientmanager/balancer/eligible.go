@@ -58,44 +58,46 @@ func (e eligible) count() int {
 	return n
 }
 
-// nth returns the k-th (from 0) eligible candidate.
-func (e eligible) nth(k int) (int64, bool) {
+// nth returns the index in candidates of the k-th (from 0) eligible
+// candidate.
+func (e eligible) nth(k int) (int, bool) {
 	if e.exclude == nil {
 		if k < len(e.candidates) {
-			return e.candidates[k], true
+			return k, true
 		}
 		return 0, false
 	}
-	for _, id := range e.candidates {
+	for i, id := range e.candidates {
 		if !e.ok(id) {
 			continue
 		}
 		if k == 0 {
-			return id, true
+			return i, true
 		}
 		k--
 	}
 	return 0, false
 }
 
-// pair returns the i-th and j-th (from 0) eligible candidates, in one pass.
-func (e eligible) pair(i, j int) (a, b int64, ok bool) {
+// pair returns the indexes in candidates of the i-th and j-th (from 0)
+// eligible candidates, in one pass.
+func (e eligible) pair(i, j int) (a, b int, ok bool) {
 	if e.exclude == nil {
 		if i < len(e.candidates) && j < len(e.candidates) {
-			return e.candidates[i], e.candidates[j], true
+			return i, j, true
 		}
 		return 0, 0, false
 	}
 	k, found := 0, 0
-	for _, id := range e.candidates {
+	for x, id := range e.candidates {
 		if !e.ok(id) {
 			continue
 		}
 		switch k {
 		case i:
-			a, found = id, found+1
+			a, found = x, found+1
 		case j:
-			b, found = id, found+1
+			b, found = x, found+1
 		}
 		if found == 2 {
 			return a, b, true

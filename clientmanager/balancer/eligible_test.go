@@ -22,16 +22,16 @@ func TestEligible(t *testing.T) {
 			el := eligible{candidates, tc.exclude}
 			require.Equal(t, len(tc.want), el.count())
 			for k, id := range tc.want {
-				got, ok := el.nth(k)
+				i, ok := el.nth(k)
 				require.True(t, ok)
-				require.Equal(t, id, got, "nth(%d)", k)
+				require.Equal(t, id, candidates[i], "nth(%d)", k)
 			}
 			_, ok := el.nth(len(tc.want))
 			require.False(t, ok, "past the last eligible candidate")
 			if len(tc.want) >= 2 {
 				a, b, ok := el.pair(len(tc.want)-1, 0)
 				require.True(t, ok)
-				require.Equal(t, []int64{tc.want[len(tc.want)-1], tc.want[0]}, []int64{a, b})
+				require.Equal(t, []int64{tc.want[len(tc.want)-1], tc.want[0]}, []int64{candidates[a], candidates[b]})
 			}
 			_, _, ok = el.pair(0, len(tc.want))
 			require.False(t, ok)

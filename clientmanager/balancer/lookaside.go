@@ -24,12 +24,13 @@ import "github.com/jonboulle/clockwork"
 // drawing a flood of calls. When no candidate is trusted (say, just after
 // start) the least loaded candidate wins.
 //
-// Ties are broken at random. A Pick visits every candidate once (one map
-// lookup and a few atomic loads each) and reads the clock once.
+// Ties are broken at random. A Pick visits every candidate once (a few
+// atomic loads each, and a map lookup unless candidates is the slice of
+// the previous Picks; see the package doc) and reads the clock once.
 type LookAside struct {
 	cfg   LookAsideConfig
 	clock clockwork.Clock
-	rng   *splitMix
+	rng   source
 	nodes nodeSet
 }
 
@@ -40,17 +41,26 @@ func NewLookAside(cfg LookAsideConfig, opts ...Option) (*LookAside, error) {
 		return nil, err
 	}
 	o := buildOptions(opts)
-	return &LookAside{cfg: cfg, clock: o.clock, rng: newSplitMix(o)}, nil
+	return &LookAside{cfg: cfg, clock: o.clock, rng: newSource(o)}, nil
 }
 
 // Pick implements Balancer.
 func (l *LookAside) Pick(candidates []int64, exclude func(id int64) bool) (int64, bool) {
+	if i, ok := l.PickIndex(candidates, exclude); ok {
+		return candidates[i], true
+	}
+	return 0, false
+}
+
+// PickIndex implements IndexPicker: it is Pick returning the index of the
+// node in candidates.
+func (l *LookAside) PickIndex(candidates []int64, exclude func(id int64) bool) (int, bool) {
 	n := len(candidates)
 	if n == 0 {
 		return 0, false
 	}
 	now := l.clock.Now().UnixNano()
-	nodes := l.nodes.view()
+	nodes := l.nodes.resolver(candidates)
 	el := eligible{candidates, exclude}
 	off, rest := bounded(l.rng.next(), n) // start at random: ties go anywhere
 
@@ -67,7 +77,7 @@ func (l *LookAside) Pick(candidates []int64, exclude func(id int64) bool) (int64
 			break
 		}
 		count++
-		nd := nodes[id]
+		nd := nodes.node(i, id)
 		in := nd.inFlight()
 		sumInFlight += in
 		if least < 0 || in < leastInFlight {
@@ -86,23 +96,23 @@ func (l *LookAside) Pick(candidates []int64, exclude func(id int64) bool) (int64
 	case count == 0:
 		return 0, false
 	case best < 0:
-		return candidates[least], true
+		return least, true
 	case untrusted == 0:
-		return candidates[best], true
+		return best, true
 	}
 
 	// Draw one eligible candidate uniformly; if it is an untrusted one no
 	// busier than average, it gets this pick.
 	r, _ := bounded(rest, count)
 	if r >= untrusted {
-		return candidates[best], true
+		return best, true
 	}
 	for w := el.walk(off); ; {
-		_, id, ok := w.next()
+		i, id, ok := w.next()
 		if !ok {
 			break
 		}
-		nd := nodes[id]
+		nd := nodes.node(i, id)
 		in := nd.inFlight()
 		if _, trusted := l.score(nd, in, now); trusted {
 			continue
@@ -112,11 +122,11 @@ func (l *LookAside) Pick(candidates []int64, exclude func(id int64) bool) (int64
 			continue
 		}
 		if in*int64(count) <= sumInFlight {
-			return id, true
+			return i, true
 		}
 		break
 	}
-	return candidates[best], true
+	return best, true
 }
 
 // score returns the C3 score of nd given its in-flight count, and whether

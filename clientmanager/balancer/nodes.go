@@ -4,6 +4,7 @@ import (
 	"maps"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/jonboulle/clockwork"
 
@@ -32,9 +33,121 @@ func (n *node) inFlight() int64 {
 // nodeSet maps node IDs to their state. Readers load an immutable map
 // through an atomic pointer; writers copy it under mu. Nodes are added once
 // and removed on Remove, so writes are rare.
+//
+// A Pick looks its candidates up through resolver, which caches the
+// resolution of the last candidates slice seen twice in a row: callers
+// such as the manager pass the same immutable slice on every Pick until
+// the membership changes, and then a Pick reads its nodes by index instead
+// of hashing IDs.
 type nodeSet struct {
 	mu sync.Mutex
 	m  atomic.Pointer[map[int64]*node]
+
+	resolved atomic.Pointer[resolution]
+	missed   atomic.Uintptr // the key of the last slice that missed
+	misses   atomic.Uint32  // how many times in a row it missed
+}
+
+// replaceAfter is how many times in a row a slice misses a resolution that
+// is still valid, of another slice, before it replaces it. Callers that
+// alternate between slices thus allocate once per replaceAfter picks at
+// most, not on every pick.
+const replaceAfter = 16
+
+// resolution is one candidates slice resolved to its nodes in one map.
+type resolution struct {
+	key   uintptr          // the address of candidates[0]
+	m     *map[int64]*node // the map the nodes were looked up in
+	nodes []*node          // aligned with candidates; nil: not in m
+}
+
+// cached returns the cached resolution of candidates, nil if it has none
+// for the current map. Its entries may be stale (see resolver.node).
+func (s *nodeSet) cached(candidates []int64) []*node {
+	r := s.resolved.Load()
+	if r == nil || r.key != sliceKey(candidates) || len(r.nodes) != len(candidates) || r.m != s.m.Load() {
+		return nil
+	}
+	return r.nodes
+}
+
+// is reports whether n is the state of node id.
+func (n *node) is(id int64) bool { return n != nil && n.id == id }
+
+// pair returns the states of candidates[a] and candidates[b]; nil for a
+// node not seen. See resolver.
+func (s *nodeSet) pair(candidates []int64, a, b int) (*node, *node) {
+	if nodes := s.cached(candidates); nodes != nil {
+		if na, nb := nodes[a], nodes[b]; na.is(candidates[a]) && nb.is(candidates[b]) {
+			return na, nb
+		}
+	}
+	r := s.resolver(candidates)
+	return r.node(a, candidates[a]), r.node(b, candidates[b])
+}
+
+// resolver looks up the nodes of one Pick's candidates.
+type resolver struct {
+	m     map[int64]*node
+	nodes []*node // a resolution of candidates in m; may be stale or nil
+}
+
+// node returns the state of id, candidates[i]; nil if not seen. A cached
+// entry is used only if it is the node of id: the slice may have been
+// changed in place since it was resolved (its address is only a key), and
+// the map is the one it was resolved in, so a node of id there is current.
+func (r resolver) node(i int, id int64) *node {
+	if i < len(r.nodes) && r.nodes[i].is(id) {
+		return r.nodes[i]
+	}
+	return r.m[id]
+}
+
+// resolver returns the resolver of candidates, non-empty. The cached
+// resolution is used if it is of a slice at the same address and length
+// and of the current map: a Start that adds a node, or a Remove, replaces
+// the map and so invalidates the resolution. A slice that misses twice in
+// a row (replaceAfter times while the resolution of another slice is
+// valid) is resolved afresh, the only case that allocates: a caller that
+// passes a new slice on each Pick does not allocate, and reads its nodes
+// from the map.
+func (s *nodeSet) resolver(candidates []int64) resolver {
+	mp := s.m.Load()
+	r := s.resolved.Load()
+	if r != nil && r.m == mp && r.key == sliceKey(candidates) && len(r.nodes) == len(candidates) {
+		return resolver{m: *mp, nodes: r.nodes}
+	}
+	return s.resolve(candidates, mp, r)
+}
+
+// sliceKey identifies a slice by its address. It is only compared, never
+// turned back into a pointer, so it does not keep the slice alive.
+func sliceKey(candidates []int64) uintptr {
+	return uintptr(unsafe.Pointer(unsafe.SliceData(candidates)))
+}
+
+// resolve is resolver's miss: r, the cached resolution, is not of
+// candidates in mp, the current map.
+func (s *nodeSet) resolve(candidates []int64, mp *map[int64]*node, r *resolution) resolver {
+	if mp == nil {
+		return resolver{} // no node seen
+	}
+	key := sliceKey(candidates)
+	if s.missed.Load() != key {
+		s.missed.Store(key)
+		s.misses.Store(1)
+		return resolver{m: *mp}
+	}
+	if n := s.misses.Add(1); r != nil && r.m == mp && n < replaceAfter {
+		return resolver{m: *mp}
+	}
+	m := *mp
+	nodes := make([]*node, len(candidates))
+	for i, id := range candidates {
+		nodes[i] = m[id]
+	}
+	s.resolved.Store(&resolution{key: key, m: mp, nodes: nodes})
+	return resolver{m: m, nodes: nodes}
 }
 
 func (s *nodeSet) view() map[int64]*node {

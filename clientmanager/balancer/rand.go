@@ -6,20 +6,34 @@ import (
 	"sync/atomic"
 )
 
+// source is the random source of a policy. Unseeded, it draws from
+// math/rand/v2's global generator, which the runtime keeps per thread, so
+// concurrent picks share no cache line. Seeded (WithSeed), it is a
+// splitMix, whose draws are reproducible in a serial sequence of picks.
+type source struct {
+	seeded *splitMix // nil: unseeded
+}
+
+func newSource(o options) source {
+	if o.seeded {
+		s := &splitMix{}
+		s.state.Store(o.seed)
+		return source{seeded: s}
+	}
+	return source{}
+}
+
+func (s source) next() uint64 {
+	if s.seeded == nil {
+		return rand.Uint64()
+	}
+	return s.seeded.next()
+}
+
 // splitMix is SplitMix64 over an atomic counter: a seedable generator that
 // concurrent callers share without a lock, each draw taking one atomic add.
 type splitMix struct {
 	state atomic.Uint64
-}
-
-func newSplitMix(o options) *splitMix {
-	s := &splitMix{}
-	if o.seeded {
-		s.state.Store(o.seed)
-	} else {
-		s.state.Store(rand.Uint64())
-	}
-	return s
 }
 
 func (s *splitMix) next() uint64 {

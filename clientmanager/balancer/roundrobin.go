@@ -21,6 +21,15 @@ func NewRoundRobin() *RoundRobin {
 // Pick implements Balancer. Its cost is one atomic add, plus two passes
 // over candidates when exclude is not nil.
 func (r *RoundRobin) Pick(candidates []int64, exclude func(id int64) bool) (int64, bool) {
+	if i, ok := r.PickIndex(candidates, exclude); ok {
+		return candidates[i], true
+	}
+	return 0, false
+}
+
+// PickIndex implements IndexPicker: it is Pick returning the index of the
+// node in candidates.
+func (r *RoundRobin) PickIndex(candidates []int64, exclude func(id int64) bool) (int, bool) {
 	el := eligible{candidates, exclude}
 	n := el.count()
 	if n == 0 {
@@ -38,7 +47,10 @@ func (r *RoundRobin) Peek(candidates []int64, exclude func(id int64) bool) (int6
 	if n == 0 {
 		return 0, false
 	}
-	return el.nth(int(r.next.Load() % uint64(n)))
+	if i, ok := el.nth(int(r.next.Load() % uint64(n))); ok {
+		return candidates[i], true
+	}
+	return 0, false
 }
 
 // Start implements Balancer.
