@@ -99,12 +99,16 @@ func (h *harness) table(runs int, calls map[string]callCost) string {
 	}
 	b.WriteString("\n| one unary call, loopback | system | serial | parallel | allocs/op | ours ÷ peer (serial / parallel) |\n")
 	b.WriteString("|---|---|---|---|---|---|\n")
-	ref := calls["peer"]
-	for _, sys := range all {
+	ref, hdr := calls["peer"], calls[peerHeaders]
+	for _, sys := range append(all[:len(all):len(all)], peerHeaders) {
 		c := calls[sys]
 		cmp := ""
-		if sys == "ours" {
+		switch sys {
+		case "ours":
 			cmp = fmt.Sprintf("%s / %s, %+d allocs", ratio(c.serial, ref.serial), ratio(c.parallel, ref.parallel), c.allocs-ref.allocs)
+		case peerHeaders:
+			o := calls["ours"]
+			cmp = fmt.Sprintf("ours ÷ this: %s / %s, %+d allocs", ratio(o.serial, hdr.serial), ratio(o.parallel, hdr.parallel), o.allocs-hdr.allocs)
 		}
 		fmt.Fprintf(&b, "| Echo (health Check) | %s | %s | %s | %d | %s |\n", sys, dur(c.serial), dur(c.parallel), c.allocs, cmp)
 	}

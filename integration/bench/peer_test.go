@@ -10,7 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+
+	"github.com/coordkit/clientmanager/identity"
 	"github.com/coordkit/clientmanager/internal/etcdtest"
+	"github.com/coordkit/clientmanager/session"
 )
 
 // TestPeerTable measures the client manager side by side with etcd's
@@ -257,14 +261,31 @@ type callCost struct {
 
 // benchCalls measures one unary call through each system's connection,
 // serial and parallel, 5 interleaved rounds; the median of each.
+//
+// A fourth row, peerHeaders, is the peer's connection with the headers
+// every call of ours carries and the peer's do not (the target's identity
+// and a request ID, added as ours adds them): ours ÷ peerHeaders is the
+// manager's own cost, apart from what those headers cost on the wire and
+// at the server.
 func benchCalls(t *testing.T, systems []system) map[string]callCost {
 	const rounds = 5
+	type conn struct {
+		name string
+		cc   grpc.ClientConnInterface
+	}
+	var conns []conn
+	for _, s := range systems {
+		conns = append(conns, conn{s.name(), s.conn()})
+		if s.name() == "peer" {
+			conns = append(conns, conn{peerHeaders, withOursHeaders(s.conn())})
+		}
+	}
 	serial := map[string][]time.Duration{}
 	parallel := map[string][]time.Duration{}
 	allocs := map[string][]time.Duration{}
 	for range rounds {
-		for _, s := range systems {
-			cc := s.conn()
+		for _, s := range conns {
+			cc := s.cc
 			call := func() error {
 				return cc.Invoke(context.Background(), echoMethod, healthRequest(), healthResponse())
 			}
@@ -277,8 +298,8 @@ func benchCalls(t *testing.T, systems []system) map[string]callCost {
 					}
 				}
 			})
-			serial[s.name()] = append(serial[s.name()], time.Duration(res.NsPerOp()))
-			allocs[s.name()] = append(allocs[s.name()], time.Duration(res.AllocsPerOp()))
+			serial[s.name] = append(serial[s.name], time.Duration(res.NsPerOp()))
+			allocs[s.name] = append(allocs[s.name], time.Duration(res.AllocsPerOp()))
 			res = testing.Benchmark(func(b *testing.B) {
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
@@ -288,16 +309,41 @@ func benchCalls(t *testing.T, systems []system) map[string]callCost {
 					}
 				})
 			})
-			parallel[s.name()] = append(parallel[s.name()], time.Duration(res.NsPerOp()))
+			parallel[s.name] = append(parallel[s.name], time.Duration(res.NsPerOp()))
 			if failed.Load() {
-				t.Fatalf("%s: a loopback call failed", s.name())
+				t.Fatalf("%s: a loopback call failed", s.name)
 			}
 		}
 	}
 	out := map[string]callCost{}
-	for _, s := range systems {
-		n := s.name()
+	for _, s := range conns {
+		n := s.name
 		out[n] = callCost{serial: median(serial[n]), parallel: median(parallel[n]), allocs: int64(median(allocs[n]))}
 	}
 	return out
+}
+
+// peerHeaders names the peer's connection carrying ours' headers.
+const peerHeaders = "peer + ours' headers"
+
+// oursHeaders adds to each call what a call of ours carries that the
+// peer's does not: the target's identity (ServerID, LeaseID,
+// Incarnation) and a new request ID, with the identity package as the
+// manager uses it.
+type oursHeaders struct {
+	grpc.ClientConnInterface
+	target *identity.Target
+	ids    *identity.RequestIDs
+}
+
+func withOursHeaders(cc grpc.ClientConnInterface) grpc.ClientConnInterface {
+	return oursHeaders{
+		ClientConnInterface: cc,
+		target:              identity.NewTarget(session.Session{ServerID: 12, LeaseID: 7587890123456789012, Incarnation: session.NewIncarnation()}),
+		ids:                 identity.NewRequestIDs(),
+	}
+}
+
+func (o oursHeaders) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	return o.ClientConnInterface.Invoke(o.target.Outgoing(ctx, o.ids.Next()), method, args, reply, opts...)
 }
