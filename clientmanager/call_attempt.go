@@ -121,6 +121,7 @@ func (m *Manager) attempt(ctx context.Context, c *Client, adm admission, fn call
 	}
 	a := newAttemptCtx(ctx, c, requestID)
 	a.single = single
+	a.carry(c.target.Load())
 	if dl, ok := ctx.Deadline(); !ok || m.clock.Until(dl) > b.timeout {
 		// The attempt ends before the caller's deadline: a deadline of
 		// its own. Otherwise the caller's deadline is the attempt's.

@@ -44,7 +44,15 @@ func (cc *clientConn) Invoke(ctx context.Context, method string, args, reply any
 	}
 	a.begin()
 	trailer, opts := a.captureTrailer(opts)
-	err = raw.Invoke(c.target.Load().Outgoing(ctx, a.requestID), method, args, reply, opts...)
+	if t := c.target.Load(); ctx == context.Context(a) && a.carried == t {
+		// The attempt carries this connection's identity already.
+		if a.requestID != "" {
+			ctx = identity.AppendRequestID(ctx, a.requestID)
+		}
+	} else {
+		ctx = t.Outgoing(ctx, a.requestID)
+	}
+	err = raw.Invoke(ctx, method, args, reply, opts...)
 	if err == nil {
 		return nil
 	}

@@ -53,6 +53,9 @@ type attemptCtx struct {
 	client          *Client
 	requestID       string
 	pushback        atomic.Int64
+	// carried is the identity the attempt carries as its outgoing
+	// metadata (carry), nil when it carries none.
+	carried *identity.Target
 
 	// The attempt's own deadline; zero when the caller's is the
 	// attempt's. With a fake clock it bounds the attempt on that clock
@@ -96,6 +99,18 @@ func newAttemptCtx(parent context.Context, c *Client, requestID string) *attempt
 	a := &attemptCtx{Context: parent, client: c, requestID: requestID}
 	a.pushback.Store(noPushback)
 	return a
+}
+
+// carry makes t the attempt's outgoing metadata when the caller's
+// context has none: a unary call on t's connection made with the
+// attemptCtx itself then only appends its request ID (see
+// clientConn.Invoke). It must be called before the attempt's function
+// runs. (A caller's context with outgoing metadata costs a copy of it
+// here, as it does again on each call.)
+func (a *attemptCtx) carry(t *identity.Target) {
+	if _, ok := metadata.FromOutgoingContext(a.Context); !ok {
+		a.carried = t
+	}
 }
 
 // setTimeout bounds the attempt by d from now, the time on clock; the
@@ -190,8 +205,8 @@ func (a *attemptCtx) Err() error {
 	return a.timed().Err() // past the deadline: the timer ends it at once
 }
 
-// Value returns the attemptCtx itself for attemptKey, and the request ID
-// for identity's key.
+// Value returns the attemptCtx itself for attemptKey, the request ID
+// for identity's key, and the carried identity as the outgoing metadata.
 func (a *attemptCtx) Value(key any) any {
 	switch key {
 	case attemptKey{}:
@@ -199,6 +214,13 @@ func (a *attemptCtx) Value(key any) any {
 	case identity.RequestIDKey():
 		if a.requestID != "" {
 			return a.requestID
+		}
+	}
+	if a.carried != nil {
+		// Its context holds the outgoing metadata only; the caller's
+		// has none (carry).
+		if v := a.carried.Context().Value(key); v != nil {
+			return v
 		}
 	}
 	if a.state.Load() == timerArmed {

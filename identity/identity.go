@@ -38,6 +38,8 @@ type Target struct {
 	// md is the identity as metadata, shared by the calls that carry
 	// nothing else: never changed once made (grpc only reads it).
 	md metadata.MD
+	// ctx carries md alone as its outgoing metadata (see Context).
+	ctx context.Context
 }
 
 // NewTarget returns s's identity: its ServerID, LeaseID and Incarnation
@@ -55,7 +57,23 @@ func NewTarget(s session.Session) *Target {
 	for i := 0; i < t.n; i += 2 {
 		t.md[t.kv[i]] = []string{t.kv[i+1]}
 	}
+	t.ctx = metadata.NewOutgoingContext(context.Background(), t.md)
 	return t
+}
+
+// Context returns a context, made once per Target, whose outgoing
+// metadata is t and nothing else; it carries no deadline, cancellation or
+// other value. A context type of the caller's own that asks it first for
+// the values it does not know itself carries t as a call's outgoing
+// metadata without allocating per call; only the request ID, which
+// changes per call, is then appended (AppendRequestID).
+func (t *Target) Context() context.Context { return t.ctx }
+
+// AppendRequestID returns ctx with requestID added to its outgoing
+// metadata under MetadataRequestID: one metadata.AppendToOutgoingContext
+// of one pair.
+func AppendRequestID(ctx context.Context, requestID string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, MetadataRequestID, requestID)
 }
 
 // Outgoing returns ctx with t in its outgoing metadata, replacing any

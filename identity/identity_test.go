@@ -539,3 +539,21 @@ func BenchmarkRequestIDsNext(b *testing.B) {
 		}
 	}
 }
+
+// A Target's Context carries its identity, and nothing else, as the
+// outgoing metadata, made once; AppendRequestID adds the request ID.
+func TestTargetContextCarriesTheIdentityAlone(t *testing.T) {
+	tg := identity.NewTarget(session.Session{ServerID: 7, LeaseID: 42, Incarnation: "abc"})
+	require.Same(t, tg.Context(), tg.Context(), "made once")
+	md, ok := metadata.FromOutgoingContext(tg.Context())
+	require.True(t, ok)
+	require.Equal(t, metadata.Pairs(identity.MetadataServerID, "7", identity.MetadataLeaseID, "42", identity.MetadataIncarnation, "abc"), md)
+	_, hasDeadline := tg.Context().Deadline()
+	require.False(t, hasDeadline)
+	require.Nil(t, tg.Context().Done())
+
+	md, _ = metadata.FromOutgoingContext(identity.AppendRequestID(tg.Context(), "rid-1"))
+	require.Equal(t, []string{"rid-1"}, md.Get(identity.MetadataRequestID))
+	require.Equal(t, []string{"7"}, md.Get(identity.MetadataServerID))
+	require.Len(t, md, 4)
+}
