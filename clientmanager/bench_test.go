@@ -170,7 +170,7 @@ func BenchmarkGetClient(b *testing.B) {
 		}
 		b.Cleanup(func() { _ = m.Close() })
 		rr := balancer.NewRoundRobin()
-		m.reg.addRole(testRole, rr, &roleShared{budget: newRetryBudget(m.cfg.RetryBudget, m.clock)})
+		m.reg.addRole(testRole, rr, m.newRoleShared(testRole))
 		fillBench(b, m, rr)
 		f := func(int64) {
 			c, err := m.GetClient(testRole)

@@ -108,7 +108,7 @@ func overheadRole(b *testing.B, addr string, opts ...Option) (*Manager, []*Clien
 	if err != nil {
 		b.Fatal(err)
 	}
-	shared := &roleShared{budget: newRetryBudget(m.cfg.RetryBudget, m.clock)}
+	shared := m.newRoleShared(testRole)
 	m.reg.addRole(testRole, bal, shared)
 	var clients []*Client
 	for id := int64(1); id <= 3; id++ {

@@ -110,7 +110,7 @@ func (m *Manager) Invoke(ctx context.Context, role string, call func(ctx context
 	if v == nil || len(v.ids) == 0 {
 		return m.fastFail(role, roleUnavailable(s, v, role))
 	}
-	return m.invoke(ctx, target{role: role, budget: v.shared.budget, view: v}, call, buildCallOptions(opts))
+	return m.invoke(ctx, target{role: role, shared: v.shared, view: v}, call, buildCallOptions(opts))
 }
 
 // InvokeNode is Invoke with one node: every attempt goes to nodeID, each
@@ -130,7 +130,7 @@ func (m *Manager) InvokeNode(ctx context.Context, nodeID int64, call func(ctx co
 		}
 		return m.fastFail(role, &NodeError{Role: role, NodeID: nodeID, Err: err})
 	}
-	return m.invoke(ctx, target{role: c.role, node: nodeID, budget: c.shared.budget}, call, buildCallOptions(opts))
+	return m.invoke(ctx, target{role: c.role, node: nodeID, shared: c.shared}, call, buildCallOptions(opts))
 }
 
 // roleUnavailable is the error of a call to a role with no available node.
@@ -155,14 +155,23 @@ func (m *Manager) fastFail(role string, err error) error {
 type target struct {
 	role   string
 	node   int64 // 0: any node of role
-	budget *retryBudget
+	shared *roleShared
 	view   *roleView // the role as the call found it; its first route is planned on it
+}
+
+// callEnded counts a call to tg that ended with err.
+func (m *Manager) callEnded(tg target, err error) {
+	if err == nil {
+		tg.shared.okCalls.Inc()
+		return
+	}
+	m.metrics.call(tg.role, status.Code(err))
 }
 
 // invoke runs the attempts of one call of fn. Every attempt carries the
 // same request ID: ctx's (identity.RequestIDFrom), else a new one.
 func (m *Manager) invoke(ctx context.Context, tg target, fn callFunc, o callOptions) (err error) {
-	defer func() { m.metrics.call(tg.role, status.Code(err)) }()
+	defer func() { m.callEnded(tg, err) }()
 	rid := identity.RequestIDFrom(ctx)
 	if rid == "" {
 		rid = m.reqIDs.Next()
@@ -181,7 +190,7 @@ type tryFunc = func(c *Client, adm admission, attempt, attempts int, start time.
 // make it, and decides whether to retry.
 func (m *Manager) run(ctx context.Context, tg target, o callOptions, try tryFunc) error {
 	start := m.clock.Now() // one clock read for the budget and the first attempt
-	tg.budget.depositAt(start)
+	tg.shared.budget.depositAt(start)
 	attempts := o.attempts
 	if attempts == 0 {
 		attempts = m.cfg.CallAttempts
@@ -223,12 +232,12 @@ func (m *Manager) run(ctx context.Context, tg target, o callOptions, try tryFunc
 			}
 			return err
 		}
-		if attempt > 1 && !tg.budget.withdraw() { // spent only now that the retry is made
+		if attempt > 1 && !tg.shared.budget.withdraw() { // spent only now that the retry is made
 			adm.abandon(c)
 			m.metrics.budgetExhausted.WithLabelValues(tg.role).Inc()
 			return last
 		}
-		m.metrics.attempts.WithLabelValues(tg.role).Inc()
+		tg.shared.attempts.Inc()
 		if t.queued {
 			start = time.Time{} // it waited for its bulkhead: its time starts now
 		}
@@ -273,7 +282,7 @@ func (m *Manager) retryWait(tg target, t *tries, a *attemptCtx, sameRetries *int
 	if c == nil {
 		return 0, false
 	}
-	if !tg.budget.allows() {
+	if !tg.shared.budget.allows() {
 		m.metrics.budgetExhausted.WithLabelValues(tg.role).Inc()
 		return 0, false
 	}

@@ -114,7 +114,7 @@ func (m *Manager) AddDependency(name string) error {
 	if err != nil {
 		return errors.Wrapf(err, "clientmanager: watch %q", name)
 	}
-	shared := &roleShared{budget: newRetryBudget(m.cfg.RetryBudget, m.clock)}
+	shared := m.newRoleShared(name)
 	r := &role{m: m, name: name, bal: bal, shared: shared, w: w, log: m.log.With(zap.String("role", name))}
 	if len(m.roles) == 0 {
 		m.goFunc(m.refreshBreakers)

@@ -71,7 +71,7 @@ func TestRegistrySnapshotMatchesStateUnderConcurrentChanges(t *testing.T) {
 	bals := map[string]balancer.Balancer{}
 	for _, role := range roles {
 		bals[role] = balancer.NewRoundRobin()
-		m.reg.addRole(role, bals[role], &roleShared{budget: newRetryBudget(m.cfg.RetryBudget, m.clock)})
+		m.reg.addRole(role, bals[role], m.newRoleShared(role))
 	}
 	const workers, ids, steps = 8, 40, 400
 	var all sync.Map // every Client made: *Client → struct{}

@@ -20,7 +20,7 @@ func TestSnapshotFindsRolesScannedAndHashed(t *testing.T) {
 		role := fmt.Sprintf("role%d", i)
 		bal, err := balancer.New(balancer.DefaultConfig())
 		require.NoError(t, err)
-		m.reg.addRole(role, bal, &roleShared{budget: newRetryBudget(m.cfg.RetryBudget, m.clock)})
+		m.reg.addRole(role, bal, m.newRoleShared(role))
 		roles = append(roles, role)
 
 		s := m.reg.load()

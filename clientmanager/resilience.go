@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
 
 	"github.com/coordkit/clientmanager/clientmanager/balancer"
 	"github.com/coordkit/clientmanager/clientmanager/breaker"
@@ -23,6 +25,19 @@ type roleShared struct {
 	// breakers altogether.
 	notClosed atomic.Int32
 	budget    *retryBudget
+	// okCalls and attempts are the role's children of calls_total (code
+	// OK) and attempts_total, resolved once: the call path counts a
+	// success and an attempt without looking a child up by its labels.
+	okCalls, attempts prometheus.Counter
+}
+
+// newRoleShared returns the shared state of a new role.
+func (m *Manager) newRoleShared(role string) *roleShared {
+	return &roleShared{
+		budget:   newRetryBudget(m.cfg.RetryBudget, m.clock),
+		okCalls:  m.metrics.calls.WithLabelValues(role, codes.OK.String()),
+		attempts: m.metrics.attempts.WithLabelValues(role),
+	}
 }
 
 // nodeHealth is what the manager learned about one node from its calls.

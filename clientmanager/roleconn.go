@@ -50,7 +50,7 @@ func (rc *roleConn) target() (target, error) {
 	if v == nil || len(v.ids) == 0 {
 		return target{}, rc.m.fastFail(rc.role, roleUnavailable(s, v, rc.role))
 	}
-	return target{role: rc.role, budget: v.shared.budget, view: v}, nil
+	return target{role: rc.role, shared: v.shared, view: v}, nil
 }
 
 // Invoke implements grpc.ClientConnInterface.
@@ -82,7 +82,7 @@ func (rc *roleConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method
 		return r
 	})
 	if err != nil {
-		m.metrics.call(tg.role, status.Code(err))
+		m.callEnded(tg, err)
 		return nil, err
 	}
 	return cs, nil

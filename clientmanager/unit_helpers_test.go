@@ -28,7 +28,7 @@ func unitManager(t testing.TB, clock clockwork.Clock, n int, edit func(*Config),
 	t.Cleanup(func() { _ = m.Close() })
 	bal, err := balancer.New(cfg.Balancer, balancer.WithClock(clock))
 	require.NoError(t, err)
-	shared := &roleShared{budget: newRetryBudget(cfg.RetryBudget, clock)}
+	shared := m.newRoleShared(testRole)
 	m.reg.addRole(testRole, bal, shared)
 	clients := make([]*Client, n)
 	for i := range clients {

@@ -94,7 +94,7 @@ func newRegistryManager(t testing.TB) (*Manager, balancer.Balancer) {
 	t.Cleanup(func() { _ = m.Close() })
 	bal, err := balancer.New(balancer.DefaultConfig())
 	require.NoError(t, err)
-	m.reg.addRole(testRole, bal, &roleShared{budget: newRetryBudget(m.cfg.RetryBudget, m.clock)})
+	m.reg.addRole(testRole, bal, m.newRoleShared(testRole))
 	return m, bal
 }
 
