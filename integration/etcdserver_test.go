@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -250,16 +251,12 @@ func (c *systemCluster) RestartMember(t testing.TB, i int) {
 
 func (c *systemCluster) WaitLeader(t testing.TB) int {
 	t.Helper()
-	deadline := time.Now().Add(procWait)
-	for {
-		if i := c.leader(); i >= 0 {
-			return i
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no etcd leader within %s", procWait)
-		}
-		time.Sleep(20 * time.Millisecond) // polling external processes
-	}
+	leader := -1
+	require.Eventually(t, func() bool {
+		leader = c.leader()
+		return leader >= 0
+	}, procWait, 20*time.Millisecond, "no etcd leader within %s", procWait)
+	return leader
 }
 
 // leader returns the index of the leader that every running member

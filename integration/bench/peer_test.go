@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 
 	"github.com/coordkit/clientmanager/identity"
@@ -168,13 +169,7 @@ func (h *harness) waitCalls(s system, ns ...*node) {
 
 // until polls cond every 100 µs until it holds, at most waitTimeout.
 func (h *harness) until(what string, cond func() bool) {
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("%s: not within %s", what, waitTimeout)
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
+	require.Eventually(h.t, cond, waitTimeout, 100*time.Microsecond, "%s: not within %s", what, waitTimeout)
 }
 
 // quietPeriod is how long an address must go without a call (or an
