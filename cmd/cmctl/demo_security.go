@@ -1,22 +1,13 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
-	"math/big"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
-	"time"
 
+	"github.com/coordkit/clientmanager/internal/certs"
 	"github.com/coordkit/clientmanager/security"
 )
 
@@ -96,21 +87,21 @@ func newDemoSecurity(cfg demoConfig, endpoints []string) (_ *demoSecurity, err e
 	if !cfg.TLS {
 		return s, nil
 	}
-	ca, err := newDemoCA()
+	ca, err := certs.NewCA("cmctl demo CA")
 	if err != nil {
 		return nil, err
 	}
 	caFile := filepath.Join(s.dir, "ca.pem")
-	if err := os.WriteFile(caFile, ca.pem, 0o600); err != nil {
+	if err := os.WriteFile(caFile, ca.PEM, 0o600); err != nil {
 		return nil, err
 	}
 	for _, role := range []string{nodeRole, coordRole, demoCaller} {
-		cert, key, err := ca.issue(role)
+		leaf, err := ca.Issue(certs.RoleOptions(demoTLSCluster, role))
 		if err != nil {
 			return nil, err
 		}
 		p := pem3{cert: filepath.Join(s.dir, role+".pem"), key: filepath.Join(s.dir, role+"-key.pem"), ca: caFile}
-		if err := errors.Join(os.WriteFile(p.cert, cert, 0o600), os.WriteFile(p.key, key, 0o600)); err != nil {
+		if err := errors.Join(os.WriteFile(p.cert, leaf.CertPEM, 0o600), os.WriteFile(p.key, leaf.Key, 0o600)); err != nil {
 			return nil, err
 		}
 		s.certs[role] = p
@@ -166,74 +157,4 @@ func (s *demoSecurity) close() error {
 		return nil
 	}
 	return os.RemoveAll(s.dir)
-}
-
-// demoCA is a self-signed CA made for one demo run.
-type demoCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newDemoCA() (*demoCA, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "cmctl demo CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	return &demoCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
-}
-
-// issue returns the PEM certificate and key of role, for server and
-// client authentication, naming it as package security expects.
-func (ca *demoCA) issue(role string) (cert, key []byte, err error) {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return nil, nil, err
-	}
-	uri, err := url.Parse(security.RoleURI(demoTLSCluster, role))
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: role},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		DNSNames:     []string{security.RoleDNSName(demoTLSCluster, role)},
-		URIs:         []*url.URL{uri},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, k.Public(), ca.key)
-	if err != nil {
-		return nil, nil, err
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), nil
 }
