@@ -181,38 +181,30 @@ func lenOf[T any](m *map[labelKey]T) int {
 	return len(*m)
 }
 
-// counters is a CounterVec of at most maxLabels labels whose children are
-// cached (see children).
-type counters struct {
-	vec *prometheus.CounterVec
-	children[prometheus.Counter]
-}
-
-func newCounters(vec *prometheus.CounterVec) *counters {
-	c := &counters{vec: vec}
-	c.resolve = vec.WithLabelValues
-	return c
+// cachedVec is a metric vector V (a CounterVec or a GaugeVec) of at most
+// maxLabels labels whose children T are cached (see children).
+type cachedVec[V prometheus.Collector, T any] struct {
+	vec V
+	children[T]
 }
 
 // WithLabelValues returns the child of lvs, resolved on its first use only.
 // Like the vector's own, it panics on a wrong number of values: every call
 // site passes a fixed number.
-func (c *counters) WithLabelValues(lvs ...string) prometheus.Counter { return c.get(lvs) }
+func (c *cachedVec[V, T]) WithLabelValues(lvs ...string) T { return c.get(lvs) }
 
-// gauges is the GaugeVec counterpart of counters.
-type gauges struct {
-	vec *prometheus.GaugeVec
-	children[prometheus.Gauge]
+type (
+	counters = cachedVec[*prometheus.CounterVec, prometheus.Counter]
+	gauges   = cachedVec[*prometheus.GaugeVec, prometheus.Gauge]
+)
+
+func newCounters(vec *prometheus.CounterVec) *counters {
+	return &counters{vec: vec, children: children[prometheus.Counter]{resolve: vec.WithLabelValues}}
 }
 
 func newGauges(vec *prometheus.GaugeVec) *gauges {
-	g := &gauges{vec: vec}
-	g.resolve = vec.WithLabelValues
-	return g
+	return &gauges{vec: vec, children: children[prometheus.Gauge]{resolve: vec.WithLabelValues}}
 }
-
-// WithLabelValues returns the child of lvs, resolved on its first use only.
-func (g *gauges) WithLabelValues(lvs ...string) prometheus.Gauge { return g.get(lvs) }
 
 // nodeCollector exports one series per listed node and figure, read from
 // the manager's Status at each scrape: nothing is stored per node, so
