@@ -75,13 +75,9 @@ func (s *nodeSet) cached(candidates []int64) []*node {
 func (n *node) is(id int64) bool { return n != nil && n.id == id }
 
 // pair returns the states of candidates[a] and candidates[b]; nil for a
-// node not seen. See resolver.
+// node not seen. It is the lookup after a miss of cached (see
+// PowerOfTwo.lessLoaded, which tries that first): see resolver.
 func (s *nodeSet) pair(candidates []int64, a, b int) (*node, *node) {
-	if nodes := s.cached(candidates); nodes != nil {
-		if na, nb := nodes[a], nodes[b]; na.is(candidates[a]) && nb.is(candidates[b]) {
-			return na, nb
-		}
-	}
 	r := s.resolver(candidates)
 	return r.node(a, candidates[a]), r.node(b, candidates[b])
 }
