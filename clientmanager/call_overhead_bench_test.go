@@ -3,8 +3,6 @@ package clientmanager
 import (
 	"context"
 	"io"
-	"net"
-	"sync"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -43,23 +41,9 @@ var noopServiceDesc = grpc.ServiceDesc{
 // ends.
 func startNoopServer(b *testing.B) string {
 	b.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
 	srv := grpc.NewServer(serverOptions()...)
 	srv.RegisterService(&noopServiceDesc, struct{}{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = srv.Serve(lis)
-	}()
-	b.Cleanup(func() {
-		srv.Stop()
-		wg.Wait()
-	})
-	return lis.Addr().String()
+	return serveLoopback(b, srv)
 }
 
 // noopConn is a Conn without a transport: a call returns at once, with

@@ -2,7 +2,6 @@ package clientmanager
 
 import (
 	"context"
-	"net"
 	"sync/atomic"
 	"testing"
 
@@ -114,20 +113,9 @@ func TestNodeWithoutHealthServiceServes(t *testing.T) {
 // returns its address.
 func startServerWithoutHealth(t *testing.T, opts ...grpc.ServerOption) string {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
 	srv := grpc.NewServer(serverOptions(opts...)...)
 	srv.RegisterService(&testServiceDesc, &testService{entered: make(chan struct{}, 16)})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		srv.Stop()
-		<-done
-	})
-	return lis.Addr().String()
+	return serveLoopback(t, srv)
 }
 
 // An answer belongs to the stream's generation: once the connection left

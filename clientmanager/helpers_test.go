@@ -141,16 +141,32 @@ func startServerAt(t testing.TB, addr string, opts ...grpc.ServerOption) *testSe
 	}
 	healthpb.RegisterHealthServer(s.srv, s.health)
 	s.srv.RegisterService(&testServiceDesc, s.svc)
+	serve(t, s.srv, lis)
+	return s
+}
+
+// serve serves srv on lis until the test ends, then stops it and waits
+// for Serve to return.
+func serve(t testing.TB, srv *grpc.Server, lis net.Listener) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = s.srv.Serve(lis)
+		_ = srv.Serve(lis)
 	}()
 	t.Cleanup(func() {
-		s.srv.Stop()
+		srv.Stop()
 		<-done
 	})
-	return s
+}
+
+// serveLoopback serves srv on a new port of 127.0.0.1 until the test
+// ends, and returns its address.
+func serveLoopback(t testing.TB, srv *grpc.Server) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	serve(t, srv, lis)
+	return lis.Addr().String()
 }
 
 func callUnary(ctx context.Context, c *Client) error {

@@ -3,7 +3,6 @@ package clientmanager
 import (
 	"context"
 	"io"
-	"net"
 	"runtime"
 	"sync"
 	"testing"
@@ -106,21 +105,10 @@ func serveBidi(ss grpc.ServerStream) error {
 // health service and the stream service.
 func startStreamServer(t testing.TB) string {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
 	srv := grpc.NewServer(serverOptions()...)
 	healthpb.RegisterHealthServer(srv, health.NewServer())
 	srv.RegisterService(&streamServiceDesc, struct{}{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		srv.Stop()
-		<-done
-	})
-	return lis.Addr().String()
+	return serveLoopback(t, srv)
 }
 
 // headerFaultKey in a call's context makes the client interceptor of
