@@ -508,28 +508,7 @@ func TestRegistrationErrors(t *testing.T) {
 
 func BenchmarkStandaloneUnary(b *testing.B) {
 	_, conn := newHealthStandalone(b)
-	hc := healthpb.NewHealthClient(conn)
-	ctx := testContext(b)
-	req := &healthpb.HealthCheckRequest{}
-	b.Run("serial", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := hc.Check(ctx, req); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, err := hc.Check(ctx, req); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	})
+	benchCheck(b, conn)
 }
 
 // BenchmarkGRPCLoopbackUnary is the same call over a real loopback gRPC
@@ -551,7 +530,12 @@ func BenchmarkGRPCLoopbackUnary(b *testing.B) {
 	cc, err := grpc.NewClient("passthrough:///"+lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = cc.Close() })
-	hc := healthpb.NewHealthClient(cc)
+	benchCheck(b, cc)
+}
+
+// benchCheck measures one health Check on conn, serial and parallel.
+func benchCheck(b *testing.B, conn grpc.ClientConnInterface) {
+	hc := healthpb.NewHealthClient(conn)
 	ctx := testContext(b)
 	req := &healthpb.HealthCheckRequest{}
 	b.Run("serial", func(b *testing.B) {
