@@ -113,6 +113,21 @@ func (r *Registry) Register(c prometheus.Collector) error {
 	if err := r.Registry.Register(c); err != nil {
 		return err
 	}
+	r.record(c)
+	return nil
+}
+
+// MustRegister is prometheus.Registry's, and records the names cs
+// describe.
+func (r *Registry) MustRegister(cs ...prometheus.Collector) {
+	r.Registry.MustRegister(cs...)
+	for _, c := range cs {
+		r.record(c)
+	}
+}
+
+// record adds the names c describes.
+func (r *Registry) record(c prometheus.Collector) {
 	ch := make(chan *prometheus.Desc, 16)
 	go func() {
 		c.Describe(ch)
@@ -121,16 +136,6 @@ func (r *Registry) Register(c prometheus.Collector) error {
 	for d := range ch {
 		if m := fqNameRE.FindStringSubmatch(d.String()); m != nil {
 			r.names = append(r.names, m[1])
-		}
-	}
-	return nil
-}
-
-// MustRegister registers cs and fails like prometheus.Registry's.
-func (r *Registry) MustRegister(cs ...prometheus.Collector) {
-	for _, c := range cs {
-		if err := r.Register(c); err != nil {
-			panic(err)
 		}
 	}
 }
