@@ -1,7 +1,13 @@
 package session
 
 import (
+	"context"
+	"math"
+	"math/rand/v2"
+
 	"github.com/jonboulle/clockwork"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
 
@@ -13,6 +19,11 @@ type options struct {
 	clock   clockwork.Clock
 	metrics *Metrics
 	rand    func() float64
+	// leaseIDs chooses the ID of a new registration's lease, and grant
+	// grants it (tests set them); nil: at random, and the connection's
+	// own lease client (see grantAsync).
+	leaseIDs func() int64
+	grant    func(context.Context, *clientv3.Client, *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error)
 }
 
 func buildOptions(opts []Option) options {
@@ -50,3 +61,22 @@ func WithMetrics(m *Metrics) Option { return func(o *options) { o.metrics = m } 
 
 // WithRand sets the source of uniform values in [0, 1) used for jitter.
 func WithRand(f func() float64) Option { return func(o *options) { o.rand = f } }
+
+// newLeaseID returns the ID of a new lease: a random positive int64, as
+// etcd's own are; two processes choosing the same one is a chance of one
+// in about 10^18 per lease alive, and a choice that is taken fails the
+// grant, which the registration then makes again.
+func (o options) newLeaseID() clientv3.LeaseID {
+	if o.leaseIDs != nil {
+		return clientv3.LeaseID(o.leaseIDs())
+	}
+	return clientv3.LeaseID(rand.Int64N(math.MaxInt64) + 1)
+}
+
+// grantLease grants the lease req asks for.
+func (o options) grantLease(ctx context.Context, cli *clientv3.Client, req *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
+	if o.grant != nil {
+		return o.grant(ctx, cli, req)
+	}
+	return pb.NewLeaseClient(cli.ActiveConnection()).LeaseGrant(ctx, req)
+}

@@ -2,25 +2,40 @@ package session
 
 import (
 	"context"
+	"runtime"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/cockroachdb/errors"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"go.uber.org/zap"
 
 	"github.com/coordkit/clientmanager/retry"
 )
 
 // registerNew is the first registration of a process without a ServerID:
 // it takes the next ServerID from the counter at cfg.IDKey() and puts the
-// session under it, in two round trips to etcd:
+// session under it, in about the time of two etcd writes in a row,
+// without a client round trip between them:
 //
-//  1. the lease is granted while the counter (and, with ReplaceStale, the
-//     role's sessions) is read, in parallel;
-//  2. one transaction swaps the counter and puts the session, if the
-//     counter is unchanged and the session key absent.
+//  1. the lease is granted, under an ID chosen here at random, while the
+//     counter is read, serializably;
+//  2. as soon as the counter is back, with the grant still in flight,
+//     one transaction swaps the counter and puts the session under the
+//     chosen lease, if the counter is unchanged and the session key
+//     absent, and with ReplaceStale reads the role's sessions.
+//
+// etcd orders the two writes as they reach it: the grant is sent first
+// (its goroutine is let run before the read), so the transaction nearly
+// always finds the lease. A transaction that
+// reached etcd before the grant fails whole (lease not found) and is sent
+// again once the grant is back. The counter is read without a round of
+// the leader's, so that it is back before the grant is applied; a stale
+// counter only fails the swap.
 //
 // The counter holds the next free ID as a decimal string, as Milvus keeps
 // it; a missing counter is created by the same transaction. Losing the
@@ -30,7 +45,7 @@ import (
 // that ServerID given) is skipped. Errors (etcd unreachable, a request
 // timing out) are retried under cfg.Retry, each attempt with a lease of
 // its own (a failed attempt's lease is revoked); the whole is bounded by
-// ctx. The keepalive runs from the moment the swap is tried.
+// ctx. The keepalive runs from the moment the grant is back.
 func registerNew(ctx context.Context, cli *clientv3.Client, s Session, cfg Config, o options) (*Registration, *term, error) {
 	var r *Registration
 	var t *term
@@ -47,27 +62,35 @@ func registerNew(ctx context.Context, cli *clientv3.Client, s Session, cfg Confi
 
 // registerNewOnce is one attempt of registerNew.
 func registerNewOnce(ctx context.Context, cli *clientv3.Client, s Session, cfg Config, o options) (_ *Registration, _ *term, err error) {
-	g, read := grantAndRead(ctx, cli, s, cfg, o)
-	if g.err != nil || read.err != nil {
-		if g.err == nil {
-			revokeDetached(ctx, cli, cfg, g.lease)
-		}
-		return nil, nil, errors.CombineErrors(g.err, read.err)
-	}
-	counter := read.counter
+	lease := o.newLeaseID()
+	g := grantAsync(ctx, cli, cfg, o, lease)
+	runtime.Gosched() // the grant's request goes out before the read's
 	var r *Registration
 	var t *term
+	var id int64
 	defer func() {
-		if err != nil {
-			if r != nil {
-				t.stop()
-				r.cancel()
-				r.wg.Wait()
-			}
-			revokeDetached(ctx, cli, cfg, g.lease)
+		if err == nil {
+			return
+		}
+		if t != nil {
+			t.stop()
+		}
+		if r != nil {
+			r.cancel()
+			r.wg.Wait()
+		}
+		if _, gerr := g.wait(); gerr == nil {
+			revokeDetached(ctx, cli, cfg, lease)
 		}
 	}()
-	id := int64(0)
+	kvs, err := readKeys(ctx, cli, cfg, "session: read ServerID counter", cfg.IDKey(), clientv3.WithSerializable())
+	if err != nil {
+		return nil, nil, err
+	}
+	var counter *mvccpb.KeyValue // nil: no counter yet
+	if len(kvs) > 0 {
+		counter = kvs[0]
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
@@ -81,21 +104,43 @@ func registerNewOnce(ctx context.Context, cli *clientv3.Client, s Session, cfg C
 		}
 		if r == nil || r.sess.ServerID != id {
 			if r != nil { // the ID moved: the Registration of the new one keeps the lease
-				t.stop()
+				if t != nil {
+					t.stop()
+					t = nil
+				}
 				r.cancel()
 				r.wg.Wait()
 			}
 			s.ServerID = id
 			r = newRegistration(cli, s, cfg, o)
-			r.observeRTT(g.rtt)
-			t = r.newTerm(g.lease, g.ttl, g.granted)
 		}
-		ok, now, taken, err := r.swapAndPut(ctx, g.lease, counter, id)
+		granted := g.done()
+		if granted && t == nil {
+			if t, err = r.startTerm(g, lease); err != nil {
+				return nil, nil, err
+			}
+		}
+		ok, sessions, now, taken, err := r.swapAndPut(ctx, lease, counter, id)
 		switch {
+		case err != nil && !granted && errors.Is(err, rpctypes.ErrLeaseNotFound):
+			// The transaction reached etcd before the grant: the same
+			// swap is tried again once the grant is back.
+			if t, err = r.startTerm(g, lease); err != nil {
+				return nil, nil, err
+			}
+			continue
 		case err != nil:
 			return nil, nil, err
 		case ok:
-			if err := r.finishFirst(ctx, t, read.sessions); err != nil {
+			if t == nil {
+				if t, err = r.startTerm(g, lease); err != nil {
+					// The swap found the lease, so it exists, and the
+					// grant failed: the ID is another's lease.
+					r.dropSession(ctx, id, lease)
+					return nil, nil, err
+				}
+			}
+			if err := r.finishFirst(ctx, t, sessions); err != nil {
 				return nil, nil, err
 			}
 			return r, t, nil
@@ -103,6 +148,36 @@ func registerNewOnce(ctx context.Context, cli *clientv3.Client, s Session, cfg C
 			id++ // the counter is ours to move, the ID is not free
 		}
 		counter = now
+	}
+}
+
+// startTerm waits for the grant g of lease and starts the lease's term on
+// r: its keepalive runs from then on.
+func (r *Registration) startTerm(g *inFlight[grantResult], lease clientv3.LeaseID) (*term, error) {
+	res, err := g.wait()
+	if err != nil {
+		return nil, err
+	}
+	r.observeRTT(res.rtt)
+	return r.newTerm(lease, res.ttl, res.granted), nil
+}
+
+// dropSession deletes the session key of id if it is held by lease: a
+// swap that succeeded under a lease whose grant failed (the ID chosen was
+// another process's lease) must not leave the key on that lease. The
+// counter stays moved: an ID is skipped, nothing is lost. A failure is
+// logged; the key then goes with the other lease.
+func (r *Registration) dropSession(ctx context.Context, id int64, lease clientv3.LeaseID) {
+	key := r.cfg.Key(r.role, id)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.RequestTimeout)
+	defer cancel()
+	_, err := r.cli.Txn(rctx).
+		If(clientv3.Compare(clientv3.LeaseValue(key), "=", lease)).
+		Then(clientv3.OpDelete(key)).
+		Commit()
+	if err != nil {
+		r.log.Warn("could not delete a session put under another process's lease",
+			zap.String("key", key), leaseField(lease), zap.String("cause", errText(err)))
 	}
 }
 
@@ -115,59 +190,73 @@ func sameRevision(a, b *mvccpb.KeyValue) bool {
 	return a.ModRevision == b.ModRevision
 }
 
+// inFlight is a request to etcd made on a goroutine of its own; its
+// context's timeout bounds it.
+type inFlight[T any] struct {
+	ch  chan struct{} // closed when v and err are set
+	v   T
+	err error
+}
+
+func goRequest[T any](f func() (T, error)) *inFlight[T] {
+	p := &inFlight[T]{ch: make(chan struct{})}
+	go func() {
+		defer close(p.ch)
+		p.v, p.err = f()
+	}()
+	return p
+}
+
+// done reports whether the answer is back.
+func (p *inFlight[T]) done() bool {
+	select {
+	case <-p.ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// wait waits for the answer.
+func (p *inFlight[T]) wait() (T, error) {
+	<-p.ch
+	return p.v, p.err
+}
+
 // grantResult is the lease granted for a registration.
 type grantResult struct {
-	lease   clientv3.LeaseID
 	ttl     time.Duration
 	granted time.Time
 	rtt     time.Duration
-	err     error
 }
 
-// readResult is what a new registration reads before it writes.
-type readResult struct {
-	counter  *mvccpb.KeyValue   // nil: no counter yet
-	sessions []*mvccpb.KeyValue // the role's keys, with ReplaceStale
-	err      error
-}
-
-// grantAndRead grants the lease and reads the counter (and the role's
-// sessions) at the same time.
-func grantAndRead(ctx context.Context, cli *clientv3.Client, s Session, cfg Config, o options) (grantResult, readResult) {
-	var g grantResult
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+// grantAsync grants lease, with the ID chosen by the caller. The lease
+// client is the connection's own, without clientv3's retry of a grant: a
+// grant etcd applied but whose answer was lost would be retried into
+// "lease already exists", as a grant of another process's ID is; only the
+// latter may fail that way here.
+func grantAsync(ctx context.Context, cli *clientv3.Client, cfg Config, o options, lease clientv3.LeaseID) *inFlight[grantResult] {
+	return goRequest(func() (grantResult, error) {
 		rctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
 		defer cancel()
 		start := o.clock.Now()
-		resp, err := cli.Grant(rctx, int64(cfg.TTL/time.Second))
+		resp, err := o.grantLease(rctx, cli, &pb.LeaseGrantRequest{TTL: int64(cfg.TTL / time.Second), ID: int64(lease)})
 		if err != nil {
-			g.err = errors.Wrap(err, "session: grant lease")
-			return
+			return grantResult{}, errors.Wrapf(rpctypes.Error(err), "session: grant lease %x", int64(lease))
 		}
-		g.granted, g.rtt = start, o.clock.Since(start)
-		g.lease, g.ttl = resp.ID, time.Duration(resp.TTL)*time.Second
-	}()
-	var rd readResult
-	ops := []clientv3.Op{clientv3.OpGet(cfg.IDKey())}
-	if cfg.ReplaceStale {
-		ops = append(ops, clientv3.OpGet(cfg.RolePrefix(s.ServerName), clientv3.WithPrefix()))
-	}
+		return grantResult{ttl: time.Duration(resp.TTL) * time.Second, granted: start, rtt: o.clock.Since(start)}, nil
+	})
+}
+
+// readKeys reads key with opts; what wraps its error.
+func readKeys(ctx context.Context, cli *clientv3.Client, cfg Config, what, key string, opts ...clientv3.OpOption) ([]*mvccpb.KeyValue, error) {
 	rctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
-	resp, err := cli.Txn(rctx).Then(ops...).Commit()
-	cancel()
+	defer cancel()
+	resp, err := cli.Get(rctx, key, opts...)
 	if err != nil {
-		rd.err = errors.Wrap(err, "session: read ServerID counter")
-	} else {
-		rd.counter = firstKV(resp, 0)
-		if len(resp.Responses) > 1 {
-			rd.sessions = resp.Responses[1].GetResponseRange().GetKvs()
-		}
+		return nil, errors.Wrap(err, what)
 	}
-	wg.Wait()
-	return g, rd
+	return resp.Kvs, nil
 }
 
 // counterValue returns the next free ID the counter holds: 1 when there
@@ -186,9 +275,10 @@ func counterValue(cfg Config, kv *mvccpb.KeyValue) (int64, error) {
 
 // swapAndPut moves the counter, as read (nil: absent), past id and puts
 // the session under id with lease, in one transaction, if the counter is
-// unchanged and id's key absent. Otherwise it returns the counter as it
-// is now and whether id's key is taken.
-func (r *Registration) swapAndPut(ctx context.Context, lease clientv3.LeaseID, counter *mvccpb.KeyValue, id int64) (ok bool, now *mvccpb.KeyValue, taken bool, err error) {
+// unchanged and id's key absent; with ReplaceStale the same transaction
+// then reads the role's sessions (the new one among them). Otherwise it
+// returns the counter as it is now and whether id's key is taken.
+func (r *Registration) swapAndPut(ctx context.Context, lease clientv3.LeaseID, counter *mvccpb.KeyValue, id int64) (ok bool, sessions []*mvccpb.KeyValue, now *mvccpb.KeyValue, taken bool, err error) {
 	idKey, key := r.cfg.IDKey(), r.cfg.Key(r.role, id)
 	r.mu.Lock()
 	s := r.sess
@@ -196,30 +286,37 @@ func (r *Registration) swapAndPut(ctx context.Context, lease clientv3.LeaseID, c
 	s.LeaseID = int64(lease)
 	val, err := s.Encode()
 	if err != nil {
-		return false, nil, false, retry.Unrecoverable(err)
+		return false, nil, nil, false, retry.Unrecoverable(err)
 	}
 	same := clientv3.Compare(clientv3.CreateRevision(idKey), "=", 0)
 	if counter != nil {
 		same = clientv3.Compare(clientv3.ModRevision(idKey), "=", counter.ModRevision)
 	}
+	then := []clientv3.Op{clientv3.OpPut(idKey, strconv.FormatInt(id+1, 10)), clientv3.OpPut(key, string(val), clientv3.WithLease(lease))}
+	if r.cfg.ReplaceStale {
+		then = append(then, clientv3.OpGet(r.cfg.RolePrefix(r.role), clientv3.WithPrefix()))
+	}
 	rctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	resp, err := r.cli.Txn(rctx).
 		If(same, clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(idKey, strconv.FormatInt(id+1, 10)), clientv3.OpPut(key, string(val), clientv3.WithLease(lease))).
+		Then(then...).
 		Else(clientv3.OpGet(idKey), clientv3.OpGet(key)).
 		Commit()
 	cancel()
 	if err != nil {
-		return false, nil, false, errors.Wrap(err, "session: swap ServerID counter and put the session")
+		return false, nil, nil, false, errors.Wrap(err, "session: swap ServerID counter and put the session")
 	}
 	if resp.Succeeded {
-		return true, nil, false, nil
+		if len(resp.Responses) > 2 {
+			sessions = resp.Responses[2].GetResponseRange().GetKvs()
+		}
+		return true, sessions, nil, false, nil
 	}
-	return false, firstKV(resp, 0), firstKV(resp, 1) != nil, nil
+	return false, nil, firstKV(resp, 0), firstKV(resp, 1) != nil, nil
 }
 
 // finishFirst completes a first registration whose session is in place:
-// it revokes stale sessions at this address among those read before, and
+// it revokes stale sessions at this address among those the swap read, and
 // for an exclusive role tries once to take the active key.
 func (r *Registration) finishFirst(ctx context.Context, t *term, sessions []*mvccpb.KeyValue) error {
 	if r.cfg.ReplaceStale {

@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/errors"
 	"github.com/stretchr/testify/require"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/coordkit/clientmanager/internal/etcdtest"
@@ -121,10 +124,19 @@ func TestServerIDMalformedCounterFailsAtOnce(t *testing.T) {
 	require.Less(t, time.Since(start), time.Second, "not retried")
 }
 
-// countingKV counts the requests made through a client's KV.
+// countingKV counts the requests made through a client's KV, and the
+// transactions etcd refused because their lease did not exist (yet).
 type countingKV struct {
 	clientv3.KV
-	gets, txns, puts atomic.Int32
+	gets, txns, puts, noLease atomic.Int32
+	// noLeaseSeen, when set, is closed at the first such refusal.
+	noLeaseSeen chan struct{}
+	once        sync.Once
+	// committed, when set, is closed once commitsBefore transactions
+	// have returned.
+	committed     chan struct{}
+	commitsBefore int32
+	commits       atomic.Int32
 }
 
 func (k *countingKV) Get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
@@ -139,46 +151,141 @@ func (k *countingKV) Put(ctx context.Context, key, val string, opts ...clientv3.
 
 func (k *countingKV) Txn(ctx context.Context) clientv3.Txn {
 	k.txns.Add(1)
-	return k.KV.Txn(ctx)
+	return countingTxn{Txn: k.KV.Txn(ctx), k: k}
+}
+
+// countingTxn is a transaction of countingKV.
+type countingTxn struct {
+	clientv3.Txn
+	k *countingKV
+}
+
+func (t countingTxn) If(cs ...clientv3.Cmp) clientv3.Txn {
+	return countingTxn{Txn: t.Txn.If(cs...), k: t.k}
+}
+
+func (t countingTxn) Then(ops ...clientv3.Op) clientv3.Txn {
+	return countingTxn{Txn: t.Txn.Then(ops...), k: t.k}
+}
+
+func (t countingTxn) Else(ops ...clientv3.Op) clientv3.Txn {
+	return countingTxn{Txn: t.Txn.Else(ops...), k: t.k}
+}
+
+func (t countingTxn) Commit() (*clientv3.TxnResponse, error) {
+	resp, err := t.Txn.Commit()
+	if t.k.committed != nil && t.k.commits.Add(1) == t.k.commitsBefore {
+		close(t.k.committed)
+	}
+	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		t.k.noLease.Add(1)
+		if t.k.noLeaseSeen != nil {
+			t.k.once.Do(func() { close(t.k.noLeaseSeen) })
+		}
+	}
+	return resp, err
 }
 
 // A first registration without a ServerID makes three requests: the
-// grant, the read of the counter and of the role's sessions (one
-// transaction, in parallel with the grant), and one transaction that
-// swaps the counter and puts the session.
+// grant, in parallel with the read of the counter, and one transaction
+// that swaps the counter, puts the session and reads the role's sessions,
+// sent without waiting for the grant. Only a swap that reached etcd
+// before the grant is sent again.
 func TestServerIDTakenByTheTransactionThatPutsTheSession(t *testing.T) {
 	m := etcdtest.Start(t)
 	cli := etcdtest.NewClient(t, m.Endpoint())
 	kv := &countingKV{KV: cli.KV}
 	cli.KV = kv
-	g := newGatedLease(cli.Lease)
-	cli.Lease = g
+	var grants atomic.Int32
+	countGrants := session.WithGrant(func(ctx context.Context, req *pb.LeaseGrantRequest, grant func(context.Context, *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error)) (*pb.LeaseGrantResponse, error) {
+		grants.Add(1)
+		return grant(ctx, req)
+	})
 	cfg := regConfig(2 * time.Second)
 	for i, want := range []int64{1, 2} { // counter missing, then present
-		r := regMust(t, cli, regSession("querynode", fmt.Sprintf("10.0.0.%d:1", i+1), false), cfg)
+		r := regMust(t, cli, regSession("querynode", fmt.Sprintf("10.0.0.%d:1", i+1), false), cfg, countGrants)
 		require.Equal(t, want, r.Session().ServerID)
 		require.Equal(t, fmt.Sprint(want+1), string(regGet(t, m.Client, cfg.IDKey()).Value))
 		s, stored := regRecord(t, m.Client, cfg.Key("querynode", want))
 		require.Equal(t, want, s.ServerID)
 		require.Equal(t, r.Session().LeaseID, stored.Lease)
 	}
-	require.Equal(t, int32(2), g.grants.Load(), "one grant per registration")
-	require.Equal(t, int32(4), kv.txns.Load(), "two transactions per registration")
-	require.Zero(t, kv.gets.Load()+kv.puts.Load(), "no other request")
+	require.Equal(t, int32(2), grants.Load(), "one grant per registration")
+	require.LessOrEqual(t, kv.noLease.Load(), int32(2), "a swap is sent again at most once per registration")
+	require.Equal(t, 2+kv.noLease.Load(), kv.txns.Load(), "one transaction per registration, and a swap sent again")
+	require.Equal(t, int32(2), kv.gets.Load(), "one read per registration")
+	require.Zero(t, kv.puts.Load(), "no other request")
+	leases, err := m.Client.Leases(regCtx(t))
+	require.NoError(t, err)
+	require.Len(t, leases.Leases, 2, "no lease besides the two registrations'")
 }
 
-// An ID whose key is taken (a process registered with that ServerID
-// given) is skipped: the counter moves past it and the session takes the
-// next.
-func TestServerIDTakenKeyIsSkipped(t *testing.T) {
+// A swap that reaches etcd before its lease's grant fails whole and is
+// sent again once the grant is back: the registration succeeds with the
+// ID it read, under its lease, and the counter moved once.
+func TestServerIDSwapBeforeGrantIsSentAgain(t *testing.T) {
 	m := etcdtest.Start(t)
+	cli := etcdtest.NewClient(t, m.Endpoint())
+	kv := &countingKV{KV: cli.KV, noLeaseSeen: make(chan struct{})}
+	cli.KV = kv
+	late := session.WithGrant(func(ctx context.Context, req *pb.LeaseGrantRequest, grant func(context.Context, *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error)) (*pb.LeaseGrantResponse, error) {
+		select { // the grant leaves once the swap was refused
+		case <-kv.noLeaseSeen:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return grant(ctx, req)
+	})
 	cfg := regConfig(2 * time.Second)
-	given := regSession("querynode", "10.0.0.9:1", false)
-	given.ServerID = 1
-	regMust(t, m.Client, given, cfg)
-	r := regMust(t, m.Client, regSession("querynode", "10.0.0.1:1", false), cfg)
-	require.Equal(t, int64(2), r.Session().ServerID)
-	require.Equal(t, "3", string(regGet(t, m.Client, cfg.IDKey()).Value))
-	s, _ := regRecord(t, m.Client, cfg.Key("querynode", 1))
-	require.Equal(t, "10.0.0.9:1", s.Address, "the given ID's session is untouched")
+	r := regMust(t, cli, regSession("querynode", "10.0.0.1:1", false), cfg, late)
+	require.Equal(t, int64(1), r.Session().ServerID)
+	require.Equal(t, int32(1), kv.noLease.Load(), "the swap was refused once")
+	require.Equal(t, int32(2), kv.txns.Load(), "the refused swap and the swap")
+	require.Equal(t, "2", string(regGet(t, m.Client, cfg.IDKey()).Value), "the counter moved once")
+	_, stored := regRecord(t, m.Client, cfg.Key("querynode", 1))
+	require.Equal(t, r.Session().LeaseID, stored.Lease)
+	require.NoError(t, r.Close(regCtx(t)))
+	require.Nil(t, regGet(t, m.Client, cfg.Key("querynode", 1)), "the key went with the lease")
+}
+
+// A lease ID chosen at random that is another process's lease fails the
+// grant, after the swap, sent first, put the session on that lease. The
+// registration then deletes that key, leaves the other process's lease
+// alone, and registers under a lease of its own with the next ID.
+func TestServerIDLeaseChosenThatIsTakenIsNotUsed(t *testing.T) {
+	m := etcdtest.Start(t)
+	other, err := m.Client.Grant(regCtx(t), 60)
+	require.NoError(t, err)
+	cli := etcdtest.NewClient(t, m.Endpoint())
+	kv := &countingKV{KV: cli.KV, committed: make(chan struct{}), commitsBefore: 1}
+	cli.KV = kv
+	var chosen atomic.Int32
+	ids := session.WithLeaseIDs(func() int64 {
+		if chosen.Add(1) == 1 {
+			return int64(other.ID)
+		}
+		return int64(other.ID) + 1
+	})
+	late := session.WithGrant(func(ctx context.Context, req *pb.LeaseGrantRequest, grant func(context.Context, *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error)) (*pb.LeaseGrantResponse, error) {
+		if req.ID == int64(other.ID) {
+			select { // the taken ID's grant leaves after the swap
+			case <-kv.committed:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		return grant(ctx, req)
+	})
+	cfg := regConfig(2 * time.Second)
+	r := regMust(t, cli, regSession("querynode", "10.0.0.1:1", false), cfg, ids, late)
+	require.Equal(t, int32(2), chosen.Load(), "a second lease was chosen")
+	require.Equal(t, int64(other.ID)+1, r.Session().LeaseID)
+	require.Equal(t, int64(2), r.Session().ServerID, "ID 1 was spent by the swap under the other lease")
+	require.Nil(t, regGet(t, m.Client, cfg.Key("querynode", 1)), "the session put under the other lease is deleted")
+	_, stored := regRecord(t, m.Client, cfg.Key("querynode", 2))
+	require.Equal(t, r.Session().LeaseID, stored.Lease)
+	ttl, err := m.Client.TimeToLive(regCtx(t), other.ID, clientv3.WithAttachedKeys())
+	require.NoError(t, err)
+	require.Positive(t, ttl.TTL, "the other process's lease is not revoked")
+	require.Empty(t, ttl.Keys, "nothing of the registration is left on the other process's lease")
 }
