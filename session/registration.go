@@ -83,13 +83,15 @@ type Registration struct {
 //
 // s.ServerName is the role and s.Address is required; a zero s.ServerID is
 // allocated from the counter at cfg.IDKey() by the transaction that puts
-// the session (two round trips to etcd in all: the lease's grant, in
-// parallel with the counter's read, then that transaction), a positive
-// one is used as is.
+// the session, a positive one is used as is. With a zero s.ServerID the
+// lease is granted under an ID Register chooses, through cli's connection
+// rather than cli.Lease, and the transaction is sent as soon as the
+// counter is read, with the grant still in flight: about the time of two
+// etcd writes in a row in all.
 // s.LeaseID and s.Stopping are set by the Registration; an empty
 // s.HostName is filled with the machine's host name. When cfg.ReplaceStale
 // is set, sessions of the same role at the same Address (a previous run of
-// this process) are revoked first. For an exclusive role Register also
+// this process) are revoked before Register returns. For an exclusive role Register also
 // tries to take the active key; if another process holds it the
 // Registration is a standby and takes the key when it frees (see Active).
 //
