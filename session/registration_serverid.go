@@ -134,8 +134,10 @@ func registerNewOnce(ctx context.Context, cli *clientv3.Client, s Session, cfg C
 		case ok:
 			if t == nil {
 				if t, err = r.startTerm(g, lease); err != nil {
-					// The swap found the lease, so it exists, and the
-					// grant failed: the ID is another's lease.
+					// The swap found the lease, so it exists, yet the
+					// grant failed: the ID is another process's lease
+					// (or the grant's answer was lost). The key must not
+					// stay on a lease this Registration does not keep.
 					r.dropSession(ctx, id, lease)
 					return nil, nil, err
 				}
