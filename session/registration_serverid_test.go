@@ -221,8 +221,9 @@ func TestServerIDTakenByTheTransactionThatPutsTheSession(t *testing.T) {
 }
 
 // A swap that reaches etcd before its lease's grant fails whole and is
-// sent again once the grant is back: the registration succeeds with the
-// ID it read, under its lease, and the counter moved once.
+// sent again, by the same attempt, once the grant is back: the
+// registration succeeds with the ID it read, under the one lease it
+// chose, and the counter moved once.
 func TestServerIDSwapBeforeGrantIsSentAgain(t *testing.T) {
 	m := etcdtest.Start(t)
 	cli := etcdtest.NewClient(t, m.Endpoint())
@@ -236,8 +237,12 @@ func TestServerIDSwapBeforeGrantIsSentAgain(t *testing.T) {
 		}
 		return grant(ctx, req)
 	})
+	var chosen atomic.Int64
+	ids := session.WithLeaseIDs(func() int64 { return 1<<40 + chosen.Add(1) })
 	cfg := regConfig(2 * time.Second)
-	r := regMust(t, cli, regSession("querynode", "10.0.0.1:1", false), cfg, late)
+	r := regMust(t, cli, regSession("querynode", "10.0.0.1:1", false), cfg, late, ids)
+	require.Equal(t, int64(1), chosen.Load(), "the same attempt, under the same lease, sent the swap again")
+	require.Equal(t, int64(1<<40+1), r.Session().LeaseID)
 	require.Equal(t, int64(1), r.Session().ServerID)
 	require.Equal(t, int32(1), kv.noLease.Load(), "the swap was refused once")
 	require.Equal(t, int32(2), kv.txns.Load(), "the refused swap and the swap")
