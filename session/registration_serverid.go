@@ -10,7 +10,6 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"go.uber.org/zap"
 
 	"github.com/coordkit/clientmanager/retry"
@@ -29,14 +28,14 @@ import (
 //     absent, and with ReplaceStale reads the role's sessions.
 //
 // etcd applies the two writes in the order their proposals reach its
-// raft log. The grant leaves first, and the transaction only after the
-// read's round trip, so the transaction usually finds the lease; one that
-// was proposed before the grant fails whole (lease not found) and is sent
-// again once the grant is back, which costs what the grant then the
-// transaction cost in a row (a few to a quarter of swaps, as the machine
-// is loaded). The counter is read without a round of the leader's, so
-// that it is back while the grant is in flight; a stale counter only
-// fails the swap.
+// raft log. The grant leaves with the read, and the transaction only
+// after the read's round trip, so the transaction usually finds the
+// lease; one that was proposed before the grant fails whole (lease not
+// found) and is sent again once the grant is back, which costs what the
+// grant then the transaction cost in a row (a few to a quarter of swaps,
+// as the machine is loaded). The counter is read without a round of the
+// leader's, so that it is back while the grant is in flight; a stale
+// counter only fails the swap.
 //
 // The counter holds the next free ID as a decimal string, as Milvus keeps
 // it; a missing counter is created by the same transaction. Losing the
