@@ -78,17 +78,13 @@ func registerNewOnce(ctx context.Context, cli *clientv3.Client, s Session, cfg C
 			r.cancel()
 			r.wg.Wait()
 		}
-		if _, gerr := g.wait(); gerr == nil {
+		if g.wait().err == nil {
 			revokeDetached(ctx, cli, cfg, lease)
 		}
 	}()
-	kvs, err := readKeys(ctx, cli, cfg, "session: read ServerID counter", cfg.IDKey(), clientv3.WithSerializable())
+	counter, err := readCounter(ctx, cli, cfg)
 	if err != nil {
 		return nil, nil, err
-	}
-	var counter *mvccpb.KeyValue // nil: no counter yet
-	if len(kvs) > 0 {
-		counter = kvs[0]
 	}
 	for {
 		if err := ctx.Err(); err != nil {
@@ -154,10 +150,10 @@ func registerNewOnce(ctx context.Context, cli *clientv3.Client, s Session, cfg C
 
 // startTerm waits for the grant g of lease and starts the lease's term on
 // r: its keepalive runs from then on.
-func (r *Registration) startTerm(g *inFlight[grantResult], lease clientv3.LeaseID) (*term, error) {
-	res, err := g.wait()
-	if err != nil {
-		return nil, err
+func (r *Registration) startTerm(g *pendingGrant, lease clientv3.LeaseID) (*term, error) {
+	res := g.wait()
+	if res.err != nil {
+		return nil, res.err
 	}
 	r.observeRTT(res.rtt)
 	return r.newTerm(lease, res.ttl, res.granted), nil
@@ -191,44 +187,35 @@ func sameRevision(a, b *mvccpb.KeyValue) bool {
 	return a.ModRevision == b.ModRevision
 }
 
-// inFlight is a request to etcd made on a goroutine of its own; its
-// context's timeout bounds it.
-type inFlight[T any] struct {
-	ch  chan struct{} // closed when v and err are set
-	v   T
-	err error
+// grantResult is the lease granted for a registration, or why not.
+type grantResult struct {
+	ttl     time.Duration
+	granted time.Time
+	rtt     time.Duration
+	err     error
 }
 
-func goRequest[T any](f func() (T, error)) *inFlight[T] {
-	p := &inFlight[T]{ch: make(chan struct{})}
-	go func() {
-		defer close(p.ch)
-		p.v, p.err = f()
-	}()
-	return p
+// pendingGrant is a grant in flight on a goroutine of its own, which its
+// request's timeout bounds.
+type pendingGrant struct {
+	ch  chan struct{} // closed when res is set
+	res grantResult
 }
 
-// done reports whether the answer is back.
-func (p *inFlight[T]) done() bool {
+// done reports whether the grant is back.
+func (g *pendingGrant) done() bool {
 	select {
-	case <-p.ch:
+	case <-g.ch:
 		return true
 	default:
 		return false
 	}
 }
 
-// wait waits for the answer.
-func (p *inFlight[T]) wait() (T, error) {
-	<-p.ch
-	return p.v, p.err
-}
-
-// grantResult is the lease granted for a registration.
-type grantResult struct {
-	ttl     time.Duration
-	granted time.Time
-	rtt     time.Duration
+// wait waits for the grant.
+func (g *pendingGrant) wait() grantResult {
+	<-g.ch
+	return g.res
 }
 
 // grantAsync grants lease, with the ID chosen by the caller. The lease
@@ -236,28 +223,36 @@ type grantResult struct {
 // grant etcd applied but whose answer was lost would be retried into
 // "lease already exists", as a grant of another process's ID is; only the
 // latter may fail that way here.
-func grantAsync(ctx context.Context, cli *clientv3.Client, cfg Config, o options, lease clientv3.LeaseID) *inFlight[grantResult] {
-	return goRequest(func() (grantResult, error) {
+func grantAsync(ctx context.Context, cli *clientv3.Client, cfg Config, o options, lease clientv3.LeaseID) *pendingGrant {
+	g := &pendingGrant{ch: make(chan struct{})}
+	go func() {
+		defer close(g.ch)
 		rctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
 		defer cancel()
 		start := o.clock.Now()
 		resp, err := o.grantLease(rctx, cli, &pb.LeaseGrantRequest{TTL: int64(cfg.TTL / time.Second), ID: int64(lease)})
 		if err != nil {
-			return grantResult{}, errors.Wrapf(rpctypes.Error(err), "session: grant lease %x", int64(lease))
+			g.res.err = errors.Wrapf(rpctypes.Error(err), "session: grant lease %x", int64(lease))
+			return
 		}
-		return grantResult{ttl: time.Duration(resp.TTL) * time.Second, granted: start, rtt: o.clock.Since(start)}, nil
-	})
+		g.res = grantResult{ttl: time.Duration(resp.TTL) * time.Second, granted: start, rtt: o.clock.Since(start)}
+	}()
+	return g
 }
 
-// readKeys reads key with opts; what wraps its error.
-func readKeys(ctx context.Context, cli *clientv3.Client, cfg Config, what, key string, opts ...clientv3.OpOption) ([]*mvccpb.KeyValue, error) {
+// readCounter reads the ServerID counter serializably; nil: no counter
+// yet.
+func readCounter(ctx context.Context, cli *clientv3.Client, cfg Config) (*mvccpb.KeyValue, error) {
 	rctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
 	defer cancel()
-	resp, err := cli.Get(rctx, key, opts...)
+	resp, err := cli.Get(rctx, cfg.IDKey(), clientv3.WithSerializable())
 	if err != nil {
-		return nil, errors.Wrap(err, what)
+		return nil, errors.Wrap(err, "session: read ServerID counter")
 	}
-	return resp.Kvs, nil
+	if len(resp.Kvs) == 0 {
+		return nil, nil
+	}
+	return resp.Kvs[0], nil
 }
 
 // counterValue returns the next free ID the counter holds: 1 when there
