@@ -11,13 +11,12 @@ import (
 func WithLeaseIDs(f func() int64) Option { return func(o *options) { o.leaseIDs = f } }
 
 // WithGrant sets how a new registration grants its lease: f is given the
-// connection's own grant to call.
+// grant it would make, to call.
 func WithGrant(f func(ctx context.Context, req *pb.LeaseGrantRequest, grant func(context.Context, *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error)) (*pb.LeaseGrantResponse, error)) Option {
 	return func(o *options) {
 		o.grant = func(ctx context.Context, cli *clientv3.Client, req *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
-			lc := pb.NewLeaseClient(cli.ActiveConnection())
 			return f(ctx, req, func(ctx context.Context, req *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
-				return lc.LeaseGrant(ctx, req)
+				return options{}.sendGrant(ctx, cli, req)()
 			})
 		}
 	}

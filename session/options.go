@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"io"
 	"math"
 	"math/rand/v2"
 
@@ -9,6 +10,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 )
 
 // Option sets a hook of Register or NewWatcher.
@@ -20,8 +22,8 @@ type options struct {
 	metrics *Metrics
 	rand    func() float64
 	// leaseIDs chooses the ID of a new registration's lease, and grant
-	// grants it (tests set them); nil: at random, and the connection's
-	// own lease client (see grantAsync).
+	// grants it (tests set them); nil: at random, and a grant sent on
+	// the client's connection (see sendGrant).
 	leaseIDs func() int64
 	grant    func(context.Context, *clientv3.Client, *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error)
 }
@@ -73,10 +75,32 @@ func (o options) newLeaseID() clientv3.LeaseID {
 	return clientv3.LeaseID(rand.Int64N(math.MaxInt64) + 1)
 }
 
-// grantLease grants the lease req asks for.
-func (o options) grantLease(ctx context.Context, cli *clientv3.Client, req *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
+// leaseGrantMethod is the gRPC method of etcd's lease grant.
+const leaseGrantMethod = "/etcdserverpb.Lease/LeaseGrant"
+
+// sendGrant sends the grant req asks for before it returns, and returns
+// the function that waits for its answer. The grant is a stream of cli's
+// connection, which clientv3's interceptors never retry: a grant etcd
+// applied but whose answer was lost would be retried into "lease already
+// exists", as a grant of another process's ID is; only the latter may
+// fail that way here. It is a unary call made in two steps, so that the
+// caller goes on while the grant is in flight.
+func (o options) sendGrant(ctx context.Context, cli *clientv3.Client, req *pb.LeaseGrantRequest) (recv func() (*pb.LeaseGrantResponse, error)) {
 	if o.grant != nil {
-		return o.grant(ctx, cli, req)
+		return func() (*pb.LeaseGrantResponse, error) { return o.grant(ctx, cli, req) }
 	}
-	return pb.NewLeaseClient(cli.ActiveConnection()).LeaseGrant(ctx, req)
+	cs, err := cli.ActiveConnection().NewStream(ctx, &grpc.StreamDesc{}, leaseGrantMethod)
+	if err != nil {
+		return func() (*pb.LeaseGrantResponse, error) { return nil, err }
+	}
+	if err := cs.SendMsg(req); err != nil && err != io.EOF { // io.EOF: RecvMsg has the status
+		return func() (*pb.LeaseGrantResponse, error) { return nil, err }
+	}
+	return func() (*pb.LeaseGrantResponse, error) {
+		resp := new(pb.LeaseGrantResponse)
+		if err := cs.RecvMsg(resp); err != nil {
+			return nil, err
+		}
+		return resp, nil
+	}
 }

@@ -28,14 +28,13 @@ import (
 //     absent, and with ReplaceStale reads the role's sessions.
 //
 // etcd applies the two writes in the order their proposals reach its
-// raft log. The grant leaves with the read, and the transaction only
-// after the read's round trip, so the transaction usually finds the
-// lease; one that was proposed before the grant fails whole (lease not
-// found) and is sent again once the grant is back, which costs what the
-// grant then the transaction cost in a row (a few to a quarter of swaps,
-// as the machine is loaded). The counter is read without a round of the
-// leader's, so that it is back while the grant is in flight; a stale
-// counter only fails the swap.
+// raft log. The grant leaves before the read, and the transaction only
+// after the read's round trip, so the transaction nearly always finds
+// the lease; one that was proposed before the grant fails whole (lease
+// not found) and is sent again once the grant is back, which costs what
+// the grant then the transaction cost in a row. The counter is read
+// without a round of the leader's, so that it is back while the grant
+// is in flight; a stale counter only fails the swap.
 //
 // The counter holds the next free ID as a decimal string, as Milvus keeps
 // it; a missing counter is created by the same transaction. Losing the
@@ -195,8 +194,8 @@ type grantResult struct {
 	err     error
 }
 
-// pendingGrant is a grant in flight on a goroutine of its own, which its
-// request's timeout bounds.
+// pendingGrant is a grant in flight, whose answer a goroutine of its own
+// waits for, within the request's timeout.
 type pendingGrant struct {
 	ch  chan struct{} // closed when res is set
 	res grantResult
@@ -218,19 +217,22 @@ func (g *pendingGrant) wait() grantResult {
 	return g.res
 }
 
-// grantAsync grants lease, with the ID chosen by the caller. The lease
-// client is the connection's own, without clientv3's retry of a grant: a
-// grant etcd applied but whose answer was lost would be retried into
-// "lease already exists", as a grant of another process's ID is; only the
-// latter may fail that way here.
+// grantAsync sends the grant of lease, with the ID chosen by the caller,
+// before it returns, and waits for its answer on a goroutine of its own,
+// which the request's timeout bounds. Sent from the caller's goroutine,
+// the grant leaves ahead of the counter's read: a goroutine of its own
+// to send it too was often scheduled only once the read had left, and
+// the swap then reached etcd before the grant in up to a quarter of
+// registrations (see sendGrant for the connection it uses).
 func grantAsync(ctx context.Context, cli *clientv3.Client, cfg Config, o options, lease clientv3.LeaseID) *pendingGrant {
 	g := &pendingGrant{ch: make(chan struct{})}
+	rctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
+	start := o.clock.Now()
+	recv := o.sendGrant(rctx, cli, &pb.LeaseGrantRequest{TTL: int64(cfg.TTL / time.Second), ID: int64(lease)})
 	go func() {
 		defer close(g.ch)
-		rctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
 		defer cancel()
-		start := o.clock.Now()
-		resp, err := o.grantLease(rctx, cli, &pb.LeaseGrantRequest{TTL: int64(cfg.TTL / time.Second), ID: int64(lease)})
+		resp, err := recv()
 		if err != nil {
 			g.res.err = errors.Wrapf(rpctypes.Error(err), "session: grant lease %x", int64(lease))
 			return

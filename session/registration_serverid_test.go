@@ -13,6 +13,8 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
 	"github.com/coordkit/clientmanager/internal/etcdtest"
 	"github.com/coordkit/clientmanager/session"
@@ -293,4 +295,74 @@ func TestServerIDLeaseChosenThatIsTakenIsNotUsed(t *testing.T) {
 	require.NoError(t, err)
 	require.Positive(t, ttl.TTL, "the other process's lease is not revoked")
 	require.Empty(t, ttl.Keys, "nothing of the registration is left on the other process's lease")
+}
+
+// The grant of a new registration's lease is handed to the connection
+// before the counter's read, from the same goroutine, so that it reaches
+// etcd first and the swap, sent after the read's round trip, finds the
+// lease. Sent from a goroutine of its own, it left after the read in
+// most registrations.
+func TestServerIDGrantLeavesBeforeTheCounterRead(t *testing.T) {
+	m := etcdtest.Start(t)
+	var (
+		mu            sync.Mutex
+		grants, reads int
+		late          []int // the registrations whose read left before their grant
+	)
+	const grantMethod, readMethod = "/etcdserverpb.Lease/LeaseGrant", "/etcdserverpb.KV/Range"
+	note := func(method string) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch method {
+		case grantMethod:
+			grants++
+		case readMethod:
+			reads++
+			if grants < reads {
+				late = append(late, reads)
+			}
+		}
+	}
+	unary := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		note(method) // a unary call is handed over as it begins
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	stream := func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		cs, err := streamer(ctx, desc, cc, method, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return &notedStream{ClientStream: cs, sent: func() { note(method) }}, nil
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   []string{m.Endpoint()},
+		DialTimeout: 2 * time.Second,
+		Logger:      zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(unary), grpc.WithChainStreamInterceptor(stream)},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cli.Close() })
+
+	cfg := regConfig(2 * time.Second)
+	const n = 20
+	for i := range n {
+		regMust(t, cli, regSession("querynode", fmt.Sprintf("10.0.0.%d:1", i+1), false), cfg)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, n, grants, "one grant per registration")
+	require.Equal(t, n, reads, "one read per registration")
+	require.Empty(t, late, "registrations whose counter read left before their grant")
+}
+
+// notedStream calls sent once its message is handed to the connection.
+type notedStream struct {
+	grpc.ClientStream
+	sent func()
+}
+
+func (s *notedStream) SendMsg(m any) error {
+	err := s.ClientStream.SendMsg(m)
+	s.sent()
+	return err
 }
