@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -51,12 +52,61 @@ func ratio(a, b time.Duration) string {
 	return fmt.Sprintf("%.2f×", float64(a)/float64(b))
 }
 
+// resamples is how many bootstrap resamples ratioCI draws.
+const resamples = 2000
+
+// ratioCI returns the 95 % bootstrap interval of a's quantile p (50, 99)
+// ÷ b's: both are resampled with replacement, resamples times, and the
+// 2.5th and 97.5th percentiles of the ratios are taken. Its seed is fixed:
+// the same samples give the same interval.
+func ratioCI(a, b []time.Duration, p int) (lo, hi float64) {
+	if len(a) == 0 || len(b) == 0 {
+		return 0, 0
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	draw := func(d, buf []time.Duration) time.Duration {
+		for i := range buf {
+			buf[i] = d[rng.IntN(len(d))]
+		}
+		slices.Sort(buf)
+		return buf[max(0, (len(buf)*p+99)/100-1)]
+	}
+	bufA, bufB := make([]time.Duration, len(a)), make([]time.Duration, len(b))
+	ratios := make([]float64, 0, resamples)
+	for range resamples {
+		if qb := draw(b, bufB); qb > 0 {
+			ratios = append(ratios, float64(draw(a, bufA))/float64(qb))
+		}
+	}
+	if len(ratios) == 0 {
+		return 0, 0
+	}
+	slices.Sort(ratios)
+	return ratios[len(ratios)*25/1000], ratios[len(ratios)*975/1000-1]
+}
+
+// ratioWithCI prints a's quantile p ÷ b's with its 95 % bootstrap
+// interval.
+func ratioWithCI(a, b []time.Duration, p int) string {
+	qa, qb := quantilesOf(a), quantilesOf(b)
+	r := ratio(qa.p50, qb.p50)
+	if p == 99 {
+		r = ratio(qa.p99, qb.p99)
+	}
+	lo, hi := ratioCI(a, b, p)
+	if hi == 0 {
+		return r
+	}
+	return fmt.Sprintf("%s [%.2f–%.2f]", r, lo, hi)
+}
+
 // table renders the figures as a Markdown table: ours ÷ the peer (plain;
-// for the crash, the peer with a retry policy) at p50 and p99.
+// for the crash, the peer with a retry policy) at p50 and p99, each with
+// its 95 % bootstrap interval.
 func (h *harness) table(runs int, calls map[string]callCost) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n%d repetitions per system, interleaved; 3 replicas, 2 calling goroutines, embedded etcd\n\n", runs)
-	b.WriteString("| figure | system | p50 | p90 | p99 | max | failed calls | ours ÷ peer (p50 / p99) |\n")
+	b.WriteString("| figure | system | p50 | p90 | p99 | max | failed calls | ours ÷ peer (p50 / p99) [95 % bootstrap interval] |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|\n")
 	type fig struct {
 		name    string
@@ -79,9 +129,9 @@ func (h *harness) table(runs int, calls map[string]callCost) string {
 			nil, "", all[:1]},
 	}
 	for _, f := range figs {
-		var ref quantiles
+		var ref []time.Duration
 		if f.against != "" {
-			ref = quantilesOf(f.get(h.res[f.against]))
+			ref = f.get(h.res[f.against])
 		}
 		for _, sys := range f.systems {
 			r := h.res[sys]
@@ -91,7 +141,7 @@ func (h *harness) table(runs int, calls map[string]callCost) string {
 				failed = fmt.Sprint(f.failed(r))
 			}
 			if sys == "ours" && f.against != "" {
-				cmp = ratio(q.p50, ref.p50) + " / " + ratio(q.p99, ref.p99)
+				cmp = ratioWithCI(f.get(r), ref, 50) + " / " + ratioWithCI(f.get(r), ref, 99)
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
 				f.name, sys, dur(q.p50), dur(q.p90), dur(q.p99), dur(q.max), failed, cmp)
