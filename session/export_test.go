@@ -16,7 +16,11 @@ func WithGrant(f func(ctx context.Context, req *pb.LeaseGrantRequest, grant func
 	return func(o *options) {
 		o.grant = func(ctx context.Context, cli *clientv3.Client, req *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
 			return f(ctx, req, func(ctx context.Context, req *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
-				return options{}.sendGrant(ctx, cli, req)()
+				recv, err := options{}.sendGrant(ctx, cli, req)
+				if err != nil {
+					return nil, err
+				}
+				return recv()
 			})
 		}
 	}

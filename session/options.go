@@ -79,22 +79,23 @@ func (o options) newLeaseID() clientv3.LeaseID {
 const leaseGrantMethod = "/etcdserverpb.Lease/LeaseGrant"
 
 // sendGrant sends the grant req asks for before it returns, and returns
-// the function that waits for its answer. The grant is a stream of cli's
-// connection, which clientv3's interceptors never retry: a grant etcd
-// applied but whose answer was lost would be retried into "lease already
-// exists", as a grant of another process's ID is; only the latter may
-// fail that way here. It is a unary call made in two steps, so that the
-// caller goes on while the grant is in flight.
-func (o options) sendGrant(ctx context.Context, cli *clientv3.Client, req *pb.LeaseGrantRequest) (recv func() (*pb.LeaseGrantResponse, error)) {
+// the function that waits for its answer, or why it could not be sent.
+// The grant is a stream of cli's connection, which clientv3's
+// interceptors never retry: a grant etcd applied but whose answer was
+// lost would be retried into "lease already exists", as a grant of
+// another process's ID is; only the latter may fail that way here. It is
+// a unary call made in two steps, so that the caller goes on while the
+// grant is in flight.
+func (o options) sendGrant(ctx context.Context, cli *clientv3.Client, req *pb.LeaseGrantRequest) (recv func() (*pb.LeaseGrantResponse, error), err error) {
 	if o.grant != nil {
-		return func() (*pb.LeaseGrantResponse, error) { return o.grant(ctx, cli, req) }
+		return func() (*pb.LeaseGrantResponse, error) { return o.grant(ctx, cli, req) }, nil
 	}
 	cs, err := cli.ActiveConnection().NewStream(ctx, &grpc.StreamDesc{}, leaseGrantMethod)
 	if err != nil {
-		return func() (*pb.LeaseGrantResponse, error) { return nil, err }
+		return nil, err
 	}
 	if err := cs.SendMsg(req); err != nil && err != io.EOF { // io.EOF: RecvMsg has the status
-		return func() (*pb.LeaseGrantResponse, error) { return nil, err }
+		return nil, err
 	}
 	return func() (*pb.LeaseGrantResponse, error) {
 		resp := new(pb.LeaseGrantResponse)
@@ -102,5 +103,5 @@ func (o options) sendGrant(ctx context.Context, cli *clientv3.Client, req *pb.Le
 			return nil, err
 		}
 		return resp, nil
-	}
+	}, nil
 }

@@ -62,7 +62,10 @@ func registerNew(ctx context.Context, cli *clientv3.Client, s Session, cfg Confi
 // registerNewOnce is one attempt of registerNew.
 func registerNewOnce(ctx context.Context, cli *clientv3.Client, s Session, cfg Config, o options) (_ *Registration, _ *term, err error) {
 	lease := o.newLeaseID()
-	g := grantAsync(ctx, cli, cfg, o, lease)
+	g, err := grantAsync(ctx, cli, cfg, o, lease)
+	if err != nil {
+		return nil, nil, err // not sent: nothing to read for
+	}
 	var r *Registration
 	var t *term
 	var id int64
@@ -219,16 +222,21 @@ func (g *pendingGrant) wait() grantResult {
 
 // grantAsync sends the grant of lease, with the ID chosen by the caller,
 // before it returns, and waits for its answer on a goroutine of its own,
-// which the request's timeout bounds. Sent from the caller's goroutine,
+// which the request's timeout bounds; it returns an error only when the
+// grant could not be sent (etcd unreachable within that timeout). Sent from the caller's goroutine,
 // the grant leaves ahead of the counter's read: a goroutine of its own
 // to send it too was often scheduled only once the read had left, and
 // the swap then reached etcd before the grant in up to a quarter of
 // registrations (see sendGrant for the connection it uses).
-func grantAsync(ctx context.Context, cli *clientv3.Client, cfg Config, o options, lease clientv3.LeaseID) *pendingGrant {
+func grantAsync(ctx context.Context, cli *clientv3.Client, cfg Config, o options, lease clientv3.LeaseID) (*pendingGrant, error) {
 	g := &pendingGrant{ch: make(chan struct{})}
 	rctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
 	start := o.clock.Now()
-	recv := o.sendGrant(rctx, cli, &pb.LeaseGrantRequest{TTL: int64(cfg.TTL / time.Second), ID: int64(lease)})
+	recv, err := o.sendGrant(rctx, cli, &pb.LeaseGrantRequest{TTL: int64(cfg.TTL / time.Second), ID: int64(lease)})
+	if err != nil {
+		cancel()
+		return nil, errors.Wrapf(rpctypes.Error(err), "session: grant lease %x", int64(lease))
+	}
 	go func() {
 		defer close(g.ch)
 		defer cancel()
@@ -239,7 +247,7 @@ func grantAsync(ctx context.Context, cli *clientv3.Client, cfg Config, o options
 		}
 		g.res = grantResult{ttl: time.Duration(resp.TTL) * time.Second, granted: start, rtt: o.clock.Since(start)}
 	}()
-	return g
+	return g, nil
 }
 
 // readCounter reads the ServerID counter serializably; nil: no counter
