@@ -29,4 +29,16 @@ func TestRatioCI(t *testing.T) {
 	if lo, hi := ratioCI(nil, base, 50); lo != 0 || hi != 0 {
 		t.Errorf("no samples: [%.2f, %.2f], want none", lo, hi)
 	}
+	// Mostly zero, as a crash's times are on most repetitions: the
+	// median is 0 in nearly every resample, and there is no interval.
+	zeros := make([]time.Duration, 200)
+	zeros[0], zeros[1] = time.Millisecond, 2*time.Millisecond
+	for _, p := range []int{50, 99} {
+		if lo, hi := ratioCI(base, zeros, p); lo != 0 || hi != 0 {
+			t.Errorf("p%d over a median of 0: [%.2f, %.2f], want none", p, lo, hi)
+		}
+	}
+	if lo, hi := ratioCI(zeros, zeros, 99); lo != 0 || hi != 0 {
+		t.Errorf("p99 of two, 0 in most resamples: [%.2f, %.2f], want none", lo, hi)
+	}
 }

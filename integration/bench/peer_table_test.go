@@ -57,8 +57,9 @@ const resamples = 2000
 
 // ratioCI returns the 95 % bootstrap interval of a's quantile p (50, 99)
 // ÷ b's: both are resampled with replacement, resamples times, and the
-// 2.5th and 97.5th percentiles of the ratios are taken. Its seed is fixed:
-// the same samples give the same interval.
+// 2.5th and 97.5th percentiles of the ratios are taken; none (0, 0) when
+// b's quantile is 0 in more than a tenth of the resamples. Its seed is
+// fixed: the same samples give the same interval.
 func ratioCI(a, b []time.Duration, p int) (lo, hi float64) {
 	if len(a) == 0 || len(b) == 0 {
 		return 0, 0
@@ -78,11 +79,11 @@ func ratioCI(a, b []time.Duration, p int) (lo, hi float64) {
 			ratios = append(ratios, float64(draw(a, bufA))/float64(qb))
 		}
 	}
-	if len(ratios) == 0 {
-		return 0, 0
+	if len(ratios) < resamples*9/10 {
+		return 0, 0 // b's quantile is 0 in too many resamples for an interval
 	}
 	slices.Sort(ratios)
-	return ratios[len(ratios)*25/1000], ratios[len(ratios)*975/1000-1]
+	return ratios[len(ratios)*25/1000], ratios[(len(ratios)*975+999)/1000-1]
 }
 
 // ratioWithCI prints a's quantile p ÷ b's with its 95 % bootstrap
