@@ -91,9 +91,10 @@ type Registration struct {
 // s.LeaseID and s.Stopping are set by the Registration; an empty
 // s.HostName is filled with the machine's host name. When cfg.ReplaceStale
 // is set, sessions of the same role at the same Address (a previous run of
-// this process) are revoked before Register returns. For an exclusive role Register also
-// tries to take the active key; if another process holds it the
-// Registration is a standby and takes the key when it frees (see Active).
+// this process) are revoked before Register returns. For an exclusive
+// role Register also tries to take the active key; if another process
+// holds it the Registration is a standby and takes the key when it frees
+// (see Active).
 //
 // The lease is kept alive from the moment it is granted. When no keepalive
 // is acknowledged before the local deadline (last acknowledgement + TTL −
